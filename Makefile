@@ -1,0 +1,31 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Both create and reuse .venv.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+STAMP := .venv/.distilser-installed
+
+.PHONY: demo test setup export docs bench clean
+
+setup: $(STAMP)
+
+# torch 2.14.1 + torchaudio 2.11.0 is the pair known to work on this machine; it goes in first so
+# that the package's ranges are already satisfied and pip downloads no other build.
+$(STAMP): settings.ini setup.py
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip 'setuptools<80' wheel
+	$(PIP) install -q torch==2.14.1 torchaudio==2.11.0
+	$(PIP) install -q -e '.[dev]'
+	touch $(STAMP)
+
+export: setup
+	.venv/bin/nbdev_export
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	.venv/bin/nbdev_test --n_workers 2 --timing
+	.venv/bin/python -m pytest -q tests
+
+clean:
+	rm -rf runs/demo _docs _proc

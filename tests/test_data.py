@@ -1,0 +1,73 @@
+"Manifests from the command line on real RAVDESS data and on bad input."
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from distilser.data import LABELS, ravdess_manifest, make_iemocap_fixture, make_cremad_fixture
+
+
+def test_manifest_full_ravdess(full_root, tmp_path):
+    r = run_cli('manifest', 'ravdess', full_root, '--out', tmp_path/'m.csv')
+    assert r.returncode == 0, r.stderr
+    m = pd.read_csv(tmp_path/'m.csv')
+    assert len(m) == 672
+    assert m.label.value_counts().to_dict() == {'neutral': 96, 'happiness': 192, 'sadness': 192, 'anger': 192}
+    assert m.speaker.nunique() == 24
+    assert '672 clips, 24 speakers' in r.stdout
+    r = run_cli('manifest', 'ravdess', full_root, '--all-emotions', '--out', tmp_path/'all.csv')
+    assert r.returncode == 0 and len(pd.read_csv(tmp_path/'all.csv')) == 1440
+
+
+def test_manifest_subset_columns(subset_root, tmp_path):
+    r = run_cli('manifest', 'ravdess', subset_root, '--out', tmp_path/'m.csv')
+    assert r.returncode == 0, r.stderr
+    m = pd.read_csv(tmp_path/'m.csv')
+    assert {'path', 'corpus', 'label', 'raw_label', 'speaker', 'gender', 'group'} <= set(m.columns)
+    assert set(m.label) == set(LABELS) and all(Path(p).is_file() for p in m.path)
+    assert (m.groupby('speaker').gender.nunique() == 1).all()
+
+
+def _copy_actor(subset_root, dest, actor='Actor_02'):
+    src = subset_root/'Audio_Speech_Actors_01-24'/actor
+    shutil.copytree(src, dest/'Audio_Speech_Actors_01-24'/actor)
+    return dest/'Audio_Speech_Actors_01-24'/actor
+
+
+def test_bad_files_are_reported_and_skipped(subset_root, tmp_path):
+    actor = _copy_actor(subset_root, tmp_path)
+    (actor/'03-01-05-01-01-01-02.flac').write_bytes(b'')                       # empty
+    (actor/'03-01-05-01-02-01-02.flac').write_text('not audio at all')         # non-audio with an audio name
+    r = run_cli('manifest', 'ravdess', tmp_path, '--out', tmp_path/'m.csv')
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(tmp_path/'m.csv')) == 16 - 2
+    assert '03-01-05-01-01-01-02.flac: empty file (0 bytes)' in r.stderr
+    assert '03-01-05-01-02-01-02.flac: not a readable audio file' in r.stderr
+    assert 'Traceback' not in r.stderr
+
+
+@pytest.mark.parametrize('corpus,expect', [('ravdess', 'Audio_Speech_Actors_01-24/Actor_XX'),
+                                           ('iemocap', 'Session1..5/dialog/EmoEvaluation'),
+                                           ('cremad', 'AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav')])
+def test_wrong_root_says_expected_layout(tmp_path, corpus, expect):
+    r = run_cli('manifest', corpus, tmp_path/'missing', '--out', tmp_path/'m.csv')
+    assert r.returncode == 2
+    assert expect in r.stderr and 'Traceback' not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path/'m.csv').exists()
+
+
+def test_fixtures_parse_to_their_recipes(tmp_path):
+    iemo = make_iemocap_fixture(tmp_path, sessions=2, categories=('neu', 'exc', 'sad', 'oth'))
+    r = run_cli('manifest', 'iemocap', iemo, '--out', tmp_path/'i.csv')
+    assert r.returncode == 0, r.stderr
+    m = pd.read_csv(tmp_path/'i.csv')
+    assert m.label.value_counts().to_dict() == {'neutral': 4, 'happiness': 4, 'sadness': 4}
+    assert sorted(m.speaker.unique()) == ['Ses01F', 'Ses01M', 'Ses02F', 'Ses02M']
+    crema = make_cremad_fixture(tmp_path, actors=(1010, 1011), sentences=('ITS',), emotions=('HAP', 'FEA'))
+    r = run_cli('manifest', 'cremad', crema, '--all-emotions', '--out', tmp_path/'c.csv')
+    assert r.returncode == 0, r.stderr
+    assert pd.read_csv(tmp_path/'c.csv').label.value_counts().to_dict() == {'happiness': 2, 'fear': 2}
+    assert '1076_MTI_SAD_XX.wav: empty file (0 bytes)' in r.stderr
