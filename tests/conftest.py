@@ -6,7 +6,7 @@ import pytest
 from distilser.data import full_ravdess_root, sample_ravdess_root
 
 REPO = Path(__file__).resolve().parent.parent
-DISTILSER = [sys.executable, '-m', 'distilser.cli']
+DISTILSER = [str(Path(sys.executable).parent/'distilser')]  # the installed console script, as a user runs it
 
 
 @pytest.fixture(scope='session')
