@@ -27,5 +27,14 @@ test: setup
 	.venv/bin/nbdev_test --n_workers 2 --timing
 	.venv/bin/python -m pytest -q tests
 
+# The documentation site without Quarto (`nbdev_docs` builds the same site where Quarto is installed):
+# executes every notebook as nbdev_test does, renders _docs/*.html and README.md from nbs/index.ipynb.
+# Debian's Chromium + chromedriver are for tests/test_docs.py, which opens the pages in a real browser.
+docs: setup
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+	.venv/bin/nbdev_export
+	$(PY) scripts/build_docs.py --n_workers 2
+
 clean:
 	rm -rf runs/demo _docs _proc

@@ -52,11 +52,13 @@ def test_bad_files_are_reported_and_skipped(subset_root, tmp_path):
                                            ('iemocap', 'Session1..5/dialog/EmoEvaluation'),
                                            ('cremad', 'AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav')])
 def test_wrong_root_says_expected_layout(tmp_path, corpus, expect):
-    r = run_cli('manifest', corpus, tmp_path/'missing', '--out', tmp_path/'m.csv')
-    assert r.returncode == 2
-    assert expect in r.stderr and 'Traceback' not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
-    assert not (tmp_path/'m.csv').exists()
+    (tmp_path/'empty').mkdir()
+    for root, message in [(tmp_path/'missing', 'missing: no such folder'), (tmp_path/'empty', expect)]:
+        r = run_cli('manifest', corpus, root, '--out', tmp_path/'m.csv')
+        assert r.returncode == 2
+        assert message in r.stderr and 'Traceback' not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert not (tmp_path/'m.csv').exists()
 
 
 def test_fixtures_parse_to_their_recipes(tmp_path):

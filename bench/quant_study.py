@@ -1,0 +1,49 @@
+"""Which operators of DistilHuBERT to quantise, and how: size, speed and agreement of int8 variants (full architecture).
+
+Writes bench/results/quant_study.csv and .md, which nbs/07_export.ipynb shows. Run with `nice`, on an otherwise idle CPU if
+you can: `.venv/bin/python bench/quant_study.py` (a few minutes). The weights are random unless --checkpoint is given."""
+import argparse, os, sys, time, warnings
+from pathlib import Path
+
+import numpy as np
+
+from distilser.data import full_ravdess_root, ravdess_manifest, sample_ravdess_root
+from distilser.export import (calibration_windows, export_fp32, markdown_table, model_metadata, quantization_study,
+                              write_metadata)
+from distilser.model import OFFLINE_DISTILHUBERT, is_random_weights, load_model
+from benchmark import cpu_name
+
+HERE = Path(__file__).resolve().parent
+STUDY_FORMAT = dict(size_mb='.2f', ms_1t='.0f', ms_2t='.0f', ratio_1t='.2f', ratio_2t='.2f', agreement='.3f', max_prob_diff='.4f', signal_corr='.3f')
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument('--checkpoint', default=OFFLINE_DISTILHUBERT, help='trained checkpoint dir (default: random weights)')
+    ap.add_argument('--clips', type=int, default=48, help='real RAVDESS clips for the agreement figures')
+    ap.add_argument('--repeats', type=int, default=7)
+    ap.add_argument('--work', default='runs/quant_study', help='where the ONNX files go')
+    ap.add_argument('--out', default=str(HERE/'results'/'quant_study'))
+    args = ap.parse_args(argv)
+    t0, load = time.time(), os.getloadavg()[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        model = load_model(args.checkpoint, freeze_feature_encoder=False)
+    work = Path(args.work); work.mkdir(parents=True, exist_ok=True)
+    fp32 = write_metadata(export_fp32(model, work/'model.onnx'), model_metadata(model))
+    # calibration on the committed subset (actors 1-8), agreement measured on other actors of the full corpus
+    root = full_ravdess_root()
+    df = ravdess_manifest(root) if root else ravdess_manifest(sample_ravdess_root())
+    if root: df = df[~df.speaker.isin([f'Actor_{i:02d}' for i in range(1, 9)])]
+    windows = calibration_windows(df, n=args.clips, seed=1)
+    table = quantization_study(fp32, windows, work, repeats=args.repeats)
+    weights = 'random weights (offline configuration), not a result of the method' if is_random_weights(model) else args.checkpoint
+    note = (f"DistilHuBERT architecture, {weights}. One 8 s window, median of {args.repeats} interleaved runs; "
+            f"agreement and max probability difference against fp32 ONNX on {len(windows)} real RAVDESS clips. "
+            f"CPU: {cpu_name()}, {os.cpu_count()} cores, load average {load:.1f} at the start; {time.strftime('%Y-%m-%d')}.")
+    out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out.with_suffix('.csv'))
+    md = markdown_table(table, STUDY_FORMAT)
+    out.with_suffix('.md').write_text(md + '\n\n' + note + '\n')
+    print(md, '\n', note, f'\n({time.time() - t0:.0f} s)')
+
+if __name__ == '__main__': sys.exit(main())

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The body of `make demo`: the whole method, end to end, on the RAVDESS subset committed with the repository.
+# Offline, CPU only, a few minutes on 2 cores. Everything goes to runs/demo/; runs/demo/report.md (and report.html)
+# says what ran and links the figures.
+#   DEMO_BACKBONE=ntu-spml/distilhubert make demo   # the real DistilHuBERT (needs the hub, or a local copy's path)
+#   DEMO_EPOCHS=25 make demo                         # the paper's number of epochs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=runs/demo
+SUBSET=data/ravdess_subset
+ACTORS=Audio_Speech_Actors_01-24
+BACKBONE=${DEMO_BACKBONE:-offline:tiny}
+EPOCHS=${DEMO_EPOCHS:-3}
+TRAIN_ACTORS=(01 02 03 04 05 06)
+HELD_OUT_ACTORS=(07 08)   # one man, one woman: never seen in training, validation or calibration of the split
+DISTILSER=.venv/bin/distilser
+PY=.venv/bin/python
+
+step() { printf '\n== %s\n' "$*"; }
+logged() { local name=$1; shift; "$@" | tee "$OUT/logs/$name.txt"; }   # stdout kept for the report; pipefail keeps failures
+actors_root() {  # a RAVDESS root that holds only some actors of the subset (links, no copies)
+  local root=$1; shift
+  mkdir -p "$root/$ACTORS"
+  for a in "$@"; do ln -s "$(realpath "$SUBSET/$ACTORS/Actor_$a")" "$root/$ACTORS/Actor_$a"; done
+}
+
+start=$SECONDS
+rm -rf "$OUT"
+mkdir -p "$OUT/logs"
+
+step "1/7 manifest of the committed RAVDESS subset"
+logged manifest $DISTILSER manifest ravdess "$SUBSET" --out "$OUT/manifest.csv"
+
+step "2/7 speaker-independent split: actors ${HELD_OUT_ACTORS[*]} held out"
+actors_root "$OUT/train_actors" "${TRAIN_ACTORS[@]}"
+actors_root "$OUT/held_out_actors" "${HELD_OUT_ACTORS[@]}"
+echo "training actors: ${TRAIN_ACTORS[*]}; held-out actors: ${HELD_OUT_ACTORS[*]}"
+
+step "3/7 training ($BACKBONE, $EPOCHS epochs) on actors ${TRAIN_ACTORS[*]}"
+logged train $DISTILSER train --ravdess "$OUT/train_actors" --backbone "$BACKBONE" --epochs "$EPOCHS" --out "$OUT/checkpoint"
+
+step "4/7 ONNX export: fp32 and int8, checked against PyTorch"
+logged export $DISTILSER export "$OUT/checkpoint" --out "$OUT/onnx" --calibration "$OUT/train_actors" --training-data "RAVDESS subset, actors ${TRAIN_ACTORS[*]}"
+
+step "5/7 evaluation of the int8 model on the held-out actors"
+logged evaluate $DISTILSER evaluate "$OUT/onnx/model.int8.onnx" --ravdess "$OUT/held_out_actors" --out "$OUT/evaluation" --threads 2
+
+step "6/7 a voice note from held-out clips, with silences between them"
+logged voice_note $PY - "$OUT" <<'EOF'
+import sys
+from pathlib import Path
+from distilser.data import ravdess_manifest
+from distilser.pipeline import make_voice_note
+out = Path(sys.argv[1])
+clips = ravdess_manifest(out / 'held_out_actors')
+clips = clips.assign(turn=clips.groupby(['label', 'speaker']).cumcount()).sort_values(['turn', 'speaker'])  # actors alternate
+# a little story: calm start, getting angry, then sad; pauses of 1-4 s
+story = ['neutral', 'neutral', 'happiness', 'anger', 'anger', 'anger', 'sadness', 'sadness']
+picked = [clips[clips.label == label].iloc[story[:i].count(label)] for i, label in enumerate(story)]
+gaps = [1.0, 2.0, 1.5, 4.0, 1.0, 1.0, 3.0, 2.0, 1.5]
+truth = make_voice_note([c.path for c in picked], gaps, out / 'voice_note.flac')
+truth.assign(label=[c.label for c in picked], speaker=[c.speaker for c in picked]).to_csv(out / 'voice_note_truth.csv', index=False)
+print(f"{out / 'voice_note.flac'}: {truth.end.iloc[-1] + gaps[-1]:.1f} s, {len(truth)} held-out clips "
+      f"({', '.join(story)}); where each sits: {out / 'voice_note_truth.csv'}")
+EOF
+
+step "7/7 distilser analyze on the voice note"
+logged analyze $DISTILSER analyze "$OUT/voice_note.flac" --model "$OUT/onnx" --plot "$OUT/timeline.png" --threads 2
+$DISTILSER analyze "$OUT/voice_note.flac" --model "$OUT/onnx" --json --threads 2 > "$OUT/voice_note.json"
+
+step "report"
+$PY scripts/demo_report.py "$OUT" "$BACKBONE" "$EPOCHS" "$((SECONDS - start))"
+echo "demo finished in $((SECONDS - start)) s: open $OUT/report.md (or report.html)"

@@ -1,0 +1,119 @@
+"The production recipe: the 95/5 split, and `distilser train` end to end on real RAVDESS clips with the tiny model."
+import json, math, warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from distilser.cli import main
+from distilser.data import LABELS, LABEL2ID, ravdess_manifest, make_iemocap_fixture, make_cremad_fixture
+from distilser.evaluate import open_model, predict_clips
+from distilser.export import OnnxClassifier, export_onnx
+from distilser.loso import RANDOM_WEIGHTS_NOTE, compute_metrics
+from distilser.model import OFFLINE_TINY, RandomWeightsWarning, is_random_weights, load_model
+from distilser.production import PAPER_PRODUCTION, production_manifest, production_split
+
+
+def test_split_is_stratified_disjoint_and_seeded(subset_root):
+    rav = ravdess_manifest(subset_root)
+    train, held = production_split(rav, holdout=0.05, seed=3)
+    assert len(held) == math.ceil(0.05 * len(rav))
+    assert set(held.label) == set(LABELS)
+    assert not set(train.path) & set(held.path)
+    assert sorted(pd.concat([train, held]).path) == sorted(rav.path)
+    assert production_split(rav, seed=3)[1].path.tolist() == held.path.tolist()
+    assert production_split(rav, seed=4)[1].path.tolist() != held.path.tolist()
+    # a larger share keeps the class proportions: 32 clips per class, 25 % held out -> 8 per class
+    assert production_split(rav, holdout=0.25)[1].label.value_counts().to_dict() == {l: 8 for l in LABELS}
+
+
+def test_cremad_is_never_held_out(tmp_path):
+    both = production_manifest(iemocap=make_iemocap_fixture(tmp_path/'i'), cremad=make_cremad_fixture(tmp_path/'c'))
+    for seed in range(3):
+        train, held = production_split(both, seed=seed)
+        assert set(held.corpus) == {'iemocap'}
+        assert (train.corpus == 'cremad').sum() == (both.corpus == 'cremad').sum()
+
+
+@pytest.fixture(scope='module')
+def trained(subset_root, tmp_path_factory):
+    "`distilser train` on the RAVDESS subset: tiny offline model, one epoch."
+    out = tmp_path_factory.mktemp('production')/'checkpoint'
+    r = run_cli('train', '--ravdess', subset_root, '--out', out, '--backbone', OFFLINE_TINY, '--epochs', 1)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out, r
+
+
+def test_train_writes_a_checkpoint(trained, subset_root):
+    out, r = trained
+    for name in ('config.json', 'model.safetensors', 'preprocessor_config.json', 'training.json', 'metrics.json',
+                 'held_out_predictions.csv', 'split/train.csv', 'split/held_out.csv'):
+        assert (out/name).is_file() and (out/name).stat().st_size > 0, name
+    assert not (out/'checkpoints').exists()  # the Trainer's working checkpoints are gone
+    extractor = json.loads((out/'preprocessor_config.json').read_text())
+    assert extractor['sampling_rate'] == 16000 and extractor['do_normalize'] is False
+    config = json.loads((out/'config.json').read_text())
+    assert config['distilser_training_data']['corpora']['ravdess']['root'] == str(subset_root)
+    assert config['distilser_preprocessing']['pre_emphasis'] == 0.97
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RandomWeightsWarning)
+        assert is_random_weights(load_model(out))
+    assert RANDOM_WEIGHTS_NOTE in r.stdout and 'cannot be evaluated cross-corpus' in r.stderr
+
+
+def test_split_files(trained, subset_root):
+    out, _ = trained
+    train, held = pd.read_csv(out/'split'/'train.csv'), pd.read_csv(out/'split'/'held_out.csv')
+    assert not set(train.path) & set(held.path)
+    assert sorted(pd.concat([train, held]).path) == sorted(ravdess_manifest(subset_root).path)
+    assert len(held) == 7 and set(held.label) == set(LABELS)
+    assert sorted(pd.read_csv(out/'held_out_predictions.csv').path) == sorted(held.path)
+    training = json.loads((out/'training.json').read_text())
+    assert training['training_data']['n_train'] == len(train) and training['training_data']['n_held_out'] == len(held)
+    assert training['settings']['epochs'] == 1 and training['settings']['backbone'] == OFFLINE_TINY
+
+
+def test_metrics_json_matches_the_held_out_predictions(trained):
+    out, _ = trained
+    metrics = json.loads((out/'metrics.json').read_text())
+    preds = pd.read_csv(out/'held_out_predictions.csv')
+    assert metrics['held_out'] == compute_metrics(preds.label.map(LABEL2ID), preds.predicted.map(LABEL2ID))
+    assert np.sum(metrics['held_out']['confusion']) == len(preds) == metrics['n_held_out']
+    assert {k: metrics['paper'][k] for k in ('wa', 'ua')} == PAPER_PRODUCTION == dict(wa=0.7548, ua=0.7640)
+    assert 'Sec. V-A' in metrics['paper']['source']
+    assert metrics['random_weights'] is True and metrics['note'] == RANDOM_WEIGHTS_NOTE
+
+
+def test_evaluation_of_the_checkpoint_matches_training_validation(trained):
+    "The evaluation chapter's checkpoint path gives the probabilities that `distilser.loso.predict` gave in training."
+    out, _ = trained
+    held = pd.read_csv(out/'held_out_predictions.csv')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RandomWeightsWarning)
+        ours = predict_clips(open_model(out), pd.read_csv(out/'split'/'held_out.csv'), progress=False).set_index('path')
+    columns = [f'p_{l}' for l in LABELS]
+    np.testing.assert_allclose(ours.loc[held.path, columns].to_numpy(), held[columns].to_numpy(), atol=1e-5)
+
+
+def test_checkpoint_is_ready_for_export(trained, tmp_path):
+    out, _ = trained
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RandomWeightsWarning)
+        _, int8 = export_onnx(out, tmp_path/'export')
+    model = OnnxClassifier(int8)
+    assert model.labels == LABELS and model.is_random_weights
+    assert 'ravdess' in model.metadata['training_data']
+
+
+def test_train_needs_a_corpus(tmp_path, capsys):
+    assert main(['train', '--out', str(tmp_path/'x')]) == 2
+    err = capsys.readouterr().err
+    assert 'no training data' in err and 'Traceback' not in err
+
+
+def test_train_with_a_missing_root(tmp_path, capsys):
+    assert main(['train', '--iemocap', str(tmp_path/'no-iemocap'), '--out', str(tmp_path/'x')]) == 2
+    err = capsys.readouterr().err
+    assert 'no-iemocap' in err and 'Traceback' not in err
+    assert not (tmp_path/'x').exists()
