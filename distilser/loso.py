@@ -232,7 +232,7 @@ def loso_corpora(iemocap=None, ravdess=None, cremad=None):
 def add_training_arguments(p):
     "The training options shared by `distilser loso` and `distilser study` (defaults: the paper's recipe)."
     d = TRAINING_DEFAULTS
-    p.add_argument("--out", required=True, help="output directory (a rerun skips its finished folds)")
+    p.add_argument("--out", required=True, help="output directory (loso and study: a rerun skips finished folds)")
     p.add_argument("--backbone", default=DISTILHUBERT_HUB_ID,
                    help="hub id, local model directory, or offline:tiny|distilhubert|wav2vec2-base (random weights)")
     p.add_argument("--epochs", type=int, default=d["epochs"])

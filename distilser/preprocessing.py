@@ -117,6 +117,7 @@ class SERDataset(torch.utils.data.Dataset):
     def __len__(self): return len(self.df)
 
     def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self): raise IndexError(i)  # ends iteration: `list(ds)` would never stop
         for j in range(i, i + len(self)):
             row = self.df.iloc[j % len(self)]
             try: x = preprocess(load_audio(row.path))

@@ -14,7 +14,8 @@ from transformers import Wav2Vec2FeatureExtractor
 from .data import LABELS, DistilserError, log, iemocap_manifest, cremad_manifest, ravdess_manifest
 from .preprocessing import PREPROCESSING, SAMPLE_RATE
 from .model import DISTILHUBERT_HUB_ID, is_random_weights
-from .loso import TRAINING_DEFAULTS, RANDOM_WEIGHTS_NOTE, train_model, predict, write_atomic
+from .loso import (TRAINING_DEFAULTS, RANDOM_WEIGHTS_NOTE, add_training_arguments, predict, train_model,
+                            training_kwargs, write_atomic)
 
 # %% auto #0
 __all__ = ['PAPER_PRODUCTION', 'PAPER_PRODUCTION_SOURCE', 'HOLDOUT_FRACTION', 'TRAINING_ONLY_CORPORA', 'production_split',
@@ -109,8 +110,7 @@ def production_table(result: dict) -> pd.DataFrame:
 def run_train(args) -> int:
     "`distilser train`: the production recipe from corpus roots to a checkpoint directory."
     manifest = production_manifest(iemocap=args.iemocap, cremad=args.cremad, ravdess=args.ravdess)
-    result = train_production(manifest, args.out, backbone=args.backbone, holdout=args.holdout, seed=args.seed,
-                              epochs=args.epochs, batch_size=args.batch_size)
+    result = train_production(manifest, args.out, holdout=args.holdout, **training_kwargs(args))
     print(production_table(result).to_string())
     print(f"{result['n_held_out']} held-out clips; checkpoint written to {args.out} (next: distilser export {args.out} --out DIR)")
     if result["random_weights"]: print(f"note: {RANDOM_WEIGHTS_NOTE}")
@@ -125,10 +125,6 @@ def add_cli(subparsers):
     p.add_argument("--cremad", metavar="ROOT", help="CREMA-D (training only)")
     p.add_argument("--ravdess", metavar="ROOT", help="RAVDESS, as a stand-in where IEMOCAP is missing (then no "
                                                      "cross-corpus evaluation on RAVDESS)")
-    p.add_argument("--out", required=True, metavar="DIR", help="the checkpoint directory to write")
-    p.add_argument("--backbone", default=DISTILHUBERT_HUB_ID, help="hub id, local model directory, or offline:tiny|distilhubert")
-    p.add_argument("--epochs", type=int, default=TRAINING_DEFAULTS["epochs"], metavar="N", help="at most N epochs (default 25)")
-    p.add_argument("--batch-size", type=int, default=TRAINING_DEFAULTS["batch_size"], metavar="B", help="default 16")
+    add_training_arguments(p)  # the same options and defaults as `distilser loso`
     p.add_argument("--holdout", type=float, default=HOLDOUT_FRACTION, metavar="F", help="held-out share (default 0.05)")
-    p.add_argument("--seed", type=int, default=TRAINING_DEFAULTS["seed"], help="split and training seed (default 0)")
     p.set_defaults(func=run_train)
