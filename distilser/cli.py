@@ -7,25 +7,17 @@ from __future__ import annotations
 import argparse, importlib, logging, os, sys
 from pathlib import Path
 
-from .data import (DistilserError, LABELS, cremad_manifest, iemocap_manifest, ravdess_manifest)
+from .data import (DistilserError, LABELS, write_atomic, cremad_manifest, iemocap_manifest, ravdess_manifest)
 
 # %% auto #0
-__all__ = ['MANIFEST_BUILDERS', 'COMMAND_MODULES', 'write_csv_atomically', 'manifest_command', 'add_manifest_cli', 'build_parser',
-           'main']
+__all__ = ['MANIFEST_BUILDERS', 'COMMAND_MODULES', 'manifest_command', 'add_manifest_cli', 'build_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #3033055c
 MANIFEST_BUILDERS = {'iemocap': iemocap_manifest, 'cremad': cremad_manifest, 'ravdess': ravdess_manifest}
 
-def write_csv_atomically(df, out) -> Path:
-    "Write `df` to `out` through a temporary file, so an interrupted run never leaves half a file."
-    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + '.partial')
-    df.to_csv(tmp, index=False); os.replace(tmp, out)
-    return out
-
 def manifest_command(args) -> int:
     df = MANIFEST_BUILDERS[args.corpus](args.root, all_emotions=args.all_emotions)
-    write_csv_atomically(df, args.out)
+    write_atomic(args.out, df.to_csv(index=False))
     counts = df.label.value_counts()
     order = [l for l in LABELS if l in counts] + sorted(set(counts.index) - set(LABELS))
     print(f'{args.out}: {len(df)} clips, {df.speaker.nunique()} speakers, {len(df.attrs.get("skipped", []))} files skipped')

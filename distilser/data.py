@@ -16,9 +16,9 @@ log = logging.getLogger('distilser')
 # %% auto #0
 __all__ = ['log', 'LABELS', 'LABEL2ID', 'ID2LABEL', 'AROUSAL', 'REPO_ROOT', 'RAVDESS_EMOTIONS', 'IEMOCAP_CATEGORIES',
            'IEMOCAP_TO_LABEL', 'CREMAD_EMOTIONS', 'PAPER_TABLE_I', 'DistilserError', 'LayoutError', 'audio_problem',
-           'drop_unreadable', 'sample_ravdess_root', 'full_ravdess_root', 'ravdess_manifest', 'parse_emo_evaluation',
-           'iemocap_manifest', 'cremad_manifest', 'make_iemocap_fixture', 'make_cremad_fixture', 'class_balance',
-           'speaker_counts', 'plot_speaker_counts']
+           'drop_unreadable', 'sample_ravdess_root', 'full_ravdess_root', 'write_atomic', 'ravdess_manifest',
+           'parse_emo_evaluation', 'iemocap_manifest', 'cremad_manifest', 'make_iemocap_fixture', 'make_cremad_fixture',
+           'class_balance', 'speaker_counts', 'plot_speaker_counts']
 
 # %% ../nbs/00_data.ipynb #b284ed40
 LABELS = ['anger', 'happiness', 'neutral', 'sadness']
@@ -68,6 +68,19 @@ def full_ravdess_root() -> Path | None:
     for root in (os.environ.get('DISTILSER_RAVDESS'), REPO_ROOT.parent/'shared'/'data'/'ravdess'):
         if root and Path(root).is_dir(): return Path(root)
     return None
+
+# %% ../nbs/00_data.ipynb #daee2d6f
+def write_atomic(path, text: str) -> Path:
+    "Write `text` to `path` through a temporary file and a rename, so that `path` is never half-written."
+    import tempfile
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f: f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True); raise
+    return path
 
 # %% ../nbs/00_data.ipynb #5d4e5cbd
 RAVDESS_EMOTIONS = {'01': 'neutral', '02': 'calm', '03': 'happiness', '04': 'sadness',

@@ -280,7 +280,7 @@ def quantization_study(fp32_path, windows, out_dir, variants=VARIANTS, threads=(
 def markdown_table(df, floatfmt: dict | None = None) -> str:
     "A pandas DataFrame as a Markdown table (without the optional `tabulate` dependency); `floatfmt` maps column -> format."
     floatfmt = floatfmt or {}
-    df = df.reset_index() if df.index.name else df
+    if df.index.name or not isinstance(df.index, pd.RangeIndex): df = df.rename_axis(df.index.name or '').reset_index()
     fmt = lambda c, v: format(v, floatfmt[c]) if c in floatfmt and isinstance(v, (float, np.floating)) else str(v)
     lines = ['| ' + ' | '.join(map(str, df.columns)) + ' |', '|' + '---|' * len(df.columns)]
     lines += ['| ' + ' | '.join(fmt(c, v) for c, v in zip(df.columns, row)) + ' |' for row in df.itertuples(index=False)]

@@ -16,19 +16,19 @@ from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, defa
 from transformers.trainer_callback import PrinterCallback
 
 import distilser
-from .data import LABELS, LABEL2ID, DistilserError
+from .data import LABELS, LABEL2ID, DistilserError, write_atomic
 from .preprocessing import PREPROCESSING, WINDOW_SECONDS, SERDataset
 from .model import DISTILHUBERT_HUB_ID, is_random_weights, load_model, resolve_backbone
 from .loss import FocalLoss, balanced_alpha
+from .export import markdown_table
 
 log = logging.getLogger("distilser")
 RANDOM_WEIGHTS_NOTE = "random weights (offline configuration), not a result of the method"
 
 # %% auto #0
 __all__ = ['log', 'RANDOM_WEIGHTS_NOTE', 'TRAINING_DEFAULTS', 'SUMMARY_METRICS', 'compute_metrics', 'make_folds', 'split_fold',
-           'CachedClips', 'train_model', 'predict', 'write_atomic', 'SettingsMismatchError', 'run_loso', 'fold_metrics',
-           'markdown_table', 'summarize', 'CorpusArgumentError', 'loso_corpora', 'add_training_arguments',
-           'training_kwargs', 'add_cli']
+           'CachedClips', 'train_model', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize',
+           'CorpusArgumentError', 'loso_corpora', 'add_training_arguments', 'training_kwargs', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #be530b0d
 def compute_metrics(y_true, y_pred, labels=LABELS) -> dict:
@@ -124,16 +124,6 @@ def predict(trainer, df, max_seconds=WINDOW_SECONDS):
     return out, compute_metrics(y_true, y_pred)
 
 # %% ../nbs/04_loso.ipynb #4da1fb8f
-def write_atomic(path, text: str):
-    "Write `text` to `path` through a temporary file and a rename, so that `path` is never half-written."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f: f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-
 def _environment() -> dict:
     import transformers
     return dict(distilser=distilser.__version__, torch=torch.__version__, transformers=transformers.__version__,
@@ -190,13 +180,6 @@ def fold_metrics(out_dir) -> pd.DataFrame:
     files = sorted(Path(out_dir).glob("fold_*/metrics.json"), key=lambda p: int(p.parent.name.split("_")[1]))
     rows = {p.parent.name: json.loads(p.read_text())["test"] for p in files}
     return pd.DataFrame(rows).T[SUMMARY_METRICS].astype(float) if rows else pd.DataFrame(columns=SUMMARY_METRICS)
-
-def markdown_table(df: pd.DataFrame) -> str:
-    "A GitHub-flavoured Markdown table of `df` (index as the first column)."
-    head = [df.index.name or ""] + [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join([str(i)] + [str(v) for v in row]) + " |" for i, row in zip(df.index, df.values)]
-    return "\n".join(lines) + "\n"
 
 def summarize(out_dir) -> pd.DataFrame:
     "Per-fold test metrics plus `mean` and `std` rows; writes `summary.csv` and `summary.md` in `out_dir`."

@@ -11,11 +11,11 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from transformers import Wav2Vec2FeatureExtractor
 
-from .data import LABELS, DistilserError, log, iemocap_manifest, cremad_manifest, ravdess_manifest
+from .data import LABELS, DistilserError, log, iemocap_manifest, cremad_manifest, ravdess_manifest, write_atomic
 from .preprocessing import PREPROCESSING, SAMPLE_RATE
 from .model import DISTILHUBERT_HUB_ID, is_random_weights
 from .loso import (TRAINING_DEFAULTS, RANDOM_WEIGHTS_NOTE, add_training_arguments, predict, train_model,
-                            training_kwargs, write_atomic)
+                            training_kwargs)
 
 # %% auto #0
 __all__ = ['PAPER_PRODUCTION', 'PAPER_PRODUCTION_SOURCE', 'HOLDOUT_FRACTION', 'TRAINING_ONLY_CORPORA', 'production_split',
