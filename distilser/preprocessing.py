@@ -4,11 +4,12 @@
 
 # %% ../nbs/01_preprocessing.ipynb #452df001
 from __future__ import annotations
-import logging
+import logging, math
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
 import torchaudio.functional as AF
 
@@ -43,11 +44,13 @@ def load_audio(path, sr: int = SAMPLE_RATE) -> np.ndarray:
     return x
 
 # %% ../nbs/01_preprocessing.ipynb #90042e6d
-def trim_silence(x: np.ndarray, top_db: float = 20.0) -> np.ndarray:
+def trim_silence(x: np.ndarray, top_db: float = 20.0, frame: int = 2048, hop: int = 512) -> np.ndarray:
     "`x` without leading and trailing frames quieter than `top_db` dB below its loudest frame."
-    import librosa  # imported here: it is slow to import and only training-time preprocessing needs it
     if not np.any(x): return x
-    return librosa.effects.trim(x, top_db=top_db)[0]
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(x, frame // 2), frame)[::hop]
+    power = np.maximum(np.mean(np.square(frames, dtype=np.float64), axis=1), 1e-10)
+    loud = np.flatnonzero(10 * np.log10(power / power.max()) > -top_db)
+    return x[loud[0] * hop: min(len(x), (loud[-1] + 1) * hop)]
 
 def pre_emphasis(x: np.ndarray, coef: float = 0.97) -> np.ndarray:
     "The pre-emphasis filter y[n] = x[n] - coef * x[n-1] (y[0] = x[0])."
@@ -100,9 +103,15 @@ class Augmenter:
         if rng.random() < p['polarity']: x = -x
         return x.astype(np.float32)
 
-    def pitch_shift(self, x: np.ndarray, semitones: float) -> np.ndarray:
-        import librosa
-        return librosa.effects.pitch_shift(x, sr=self.sr, n_steps=semitones, res_type='soxr_hq')
+    def pitch_shift(self, x: np.ndarray, semitones: float, n_fft: int = 512) -> np.ndarray:
+        "`x` shifted by `semitones` (fractions allowed), same length."
+        rate = 2.0 ** (-semitones / 12)
+        hop, window = n_fft // 4, torch.hann_window(n_fft)
+        spec = torch.stft(torch.from_numpy(np.ascontiguousarray(x, np.float32)), n_fft, hop, window=window, return_complex=True)
+        advance = torch.linspace(0, math.pi * hop, spec.shape[-2])[..., None]
+        stretched = torch.istft(AF.phase_vocoder(spec, rate, advance), n_fft, hop, window=window, length=round(len(x) / rate))
+        y = soxr.resample(stretched.numpy(), self.sr / rate, self.sr, 'HQ')
+        return np.pad(y, (0, max(0, len(x) - len(y))))[:len(x)].astype(np.float32)
 
 # %% ../nbs/01_preprocessing.ipynb #d0169874
 class SERDataset(torch.utils.data.Dataset):
