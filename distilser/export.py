@@ -24,7 +24,7 @@ __all__ = ['OPSET', 'VARIANTS', 'ModelFileError', 'WaveformClassifier', 'export_
            'read_metadata', 'calibration_windows', 'WindowReader', 'activation_matmuls', 'first_conv',
            'int8_conv_weights', 'quantize_int8', 'ort_session', 'OnnxClassifier', 'export_onnx', 'torch_logits',
            'softmax', 'parity', 'median_times', 'latencies', 'quantization_study', 'markdown_table', 'gemm_throughput',
-           'export_command', 'bench_command', 'add_cli']
+           'operator_times', 'export_command', 'bench_command', 'add_cli']
 
 # %% ../nbs/07_export.ipynb #dc5a57bc
 OPSET = 20  # the first opset with a Gelu operator: one node per activation instead of five, fewer tensors to quantise
@@ -302,6 +302,21 @@ def gemm_throughput(m=2048, k=1536, n=512, repeats=5, threads=1) -> dict:
     a32, a8 = rng.standard_normal((m, k), np.float32), rng.integers(0, 256, (m, k)).astype(np.uint8)
     t = median_times({'fp32': lambda: fp32.run(None, {'A': a32}), 'int8': lambda: int8.run(None, {'A': a8})}, repeats)
     return {kind: m * k * n / sec / 1e9 for kind, sec in t.items()}
+
+# %% ../nbs/07_export.ipynb #c44b01b2
+def operator_times(path, x, threads=1, runs=3) -> pd.Series:
+    "Milliseconds per call spent in each operator type of the ONNX file at `path` on input `x` (onnxruntime's profiler)."
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = threads, 1, 3
+    so.enable_profiling, so.profile_file_prefix = True, str(Path(tempfile.mkdtemp()) / 'ort')
+    session = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
+    for _ in range(runs + 1): session.run(None, {'input_values': x})
+    profile = Path(session.end_profiling())
+    events = json.loads(profile.read_text()); profile.unlink()
+    first_run_end = min(e['ts'] + e['dur'] for e in events if e['name'] == 'model_run')
+    kernels = [(e['args']['op_name'], e['dur']) for e in events
+               if e.get('cat') == 'Node' and e['name'].endswith('_kernel_time') and e['ts'] >= first_run_end]
+    return (pd.DataFrame(kernels, columns=['op', 'us']).groupby('op').us.sum() / runs / 1000).sort_values(ascending=False).rename('ms')
 
 # %% ../nbs/07_export.ipynb #65288b75
 def export_command(args) -> int:
