@@ -46,7 +46,7 @@ def fit_head(model, features, labels, epochs=400, lr=1e-2, seed=0):
     """Fit the projector and classifier on pooled features (mean pooling commutes with the linear projector), with the
     features standardised inside the projector so that the optimiser sees unit-scale inputs."""
     torch.manual_seed(seed)
-    y = torch.as_tensor(labels)
+    y = torch.tensor(np.asarray(labels))
     mu, sd = features.mean(0), features.std(0) + 1e-6
     proj, clf = model.projector, model.classifier
     loss_fn = FocalLoss(balanced_alpha(y.numpy()), gamma=2.0, label_smoothing=0.1)

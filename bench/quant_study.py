@@ -1,16 +1,16 @@
 """Which operators of DistilHuBERT to quantise, and how: size, speed and agreement of int8 variants (full architecture).
 
-Writes bench/results/quant_study.csv and .md, which nbs/07_export.ipynb shows. Run with `nice`, on an otherwise idle CPU if
-you can: `.venv/bin/python bench/quant_study.py` (a few minutes). The weights are random unless --checkpoint is given."""
+Writes bench/results/quant_study.csv and .md, and quant_study_ops.md (time per operator type), which
+nbs/07_export.ipynb shows. Run with `nice`, on an otherwise idle CPU if you can: `.venv/bin/python bench/quant_study.py`
+(a few minutes). The weights are random unless --checkpoint is given."""
 import argparse, os, sys, time, warnings
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
 from distilser.data import full_ravdess_root, ravdess_manifest, sample_ravdess_root
 from distilser.export import (VARIANTS, calibration_windows, export_fp32, markdown_table, model_metadata, operator_times,
                               quantization_study, write_metadata)
-import pandas as pd
 from distilser.model import OFFLINE_DISTILHUBERT, is_random_weights, load_model
 from benchmark import cpu_name
 

@@ -17,14 +17,15 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 
 from .data import DistilserError, LABELS, ravdess_manifest, sample_ravdess_root
 from .preprocessing import (PREPROCESSING, SAMPLE_RATE, WINDOW_SECONDS, fix_length, load_audio, preprocess)
-from .model import is_random_weights, load_model
+# distilser.model (transformers, seconds to import) is imported inside the functions that build or load a PyTorch
+# model, so that reading an exported file (`OnnxClassifier`, `distilser analyze`) never pays for it
 
 # %% auto #0
 __all__ = ['OPSET', 'VARIANTS', 'ModelFileError', 'WaveformClassifier', 'export_fp32', 'model_metadata', 'write_metadata',
-           'read_metadata', 'calibration_windows', 'WindowReader', 'activation_matmuls', 'first_conv',
-           'int8_conv_weights', 'quantize_int8', 'ort_session', 'OnnxClassifier', 'export_onnx', 'torch_logits',
-           'softmax', 'parity', 'median_times', 'latencies', 'quantization_study', 'markdown_table', 'gemm_throughput',
-           'operator_times', 'export_command', 'bench_command', 'add_cli']
+           'read_metadata', 'calibration_windows', 'WindowReader', 'activation_matmuls', 'first_conv', 'int8_weights',
+           'quantize_int8', 'ort_session', 'OnnxClassifier', 'export_onnx', 'torch_logits', 'softmax', 'parity',
+           'median_times', 'latencies', 'quantization_study', 'markdown_table', 'gemm_throughput', 'operator_times',
+           'export_command', 'bench_command', 'add_cli']
 
 # %% ../nbs/07_export.ipynb #dc5a57bc
 OPSET = 20  # the first opset with a Gelu operator: one node per activation instead of five, fewer tensors to quantise
@@ -52,6 +53,7 @@ def export_fp32(model, path, opset=OPSET) -> Path:
 # %% ../nbs/07_export.ipynb #129f9eb8
 def model_metadata(model, training_data=None) -> dict:
     "The strings a user of the ONNX file needs: labels, audio format, preprocessing, where the weights came from."
+    from distilser.model import is_random_weights
     config = model.config
     # a checkpoint's own record (written by distilser's training) wins over today's defaults
     training_data = training_data or getattr(config, 'distilser_training_data', None) or 'unknown'
@@ -101,20 +103,21 @@ def first_conv(model: onnx.ModelProto) -> str:
     "The convolution that reads the waveform: 5 k weights, cheap, and the raw signal is what 8 bits would hurt most."
     return next(n.name for n in model.graph.node if n.op_type == 'Conv')
 
-def int8_conv_weights(model: onnx.ModelProto, exclude=()) -> onnx.ModelProto:
-    "Store each Conv weight (but `exclude`'s) as int8, one scale per output channel, dequantised in the graph: fp32 compute."
+def int8_weights(model: onnx.ModelProto, exclude=(), op_types=('Conv',)) -> onnx.ModelProto:
+    "Store the weight of each `op_types` node (but `exclude`'s) as int8, one scale per output channel, dequantised in the graph: fp32 compute."
     weights = {i.name: i for i in model.graph.initializer}
     added, dequantize = [], []
     for node in model.graph.node:
-        if node.op_type != 'Conv' or node.name in exclude or node.input[1] not in weights: continue
+        if node.op_type not in op_types or node.name in exclude or node.input[1] not in weights: continue
         name = node.input[1]
         w = onnx.numpy_helper.to_array(weights.pop(name))
-        scale = np.maximum(np.abs(w).reshape(len(w), -1).max(1) / 127, 1e-12).astype(np.float32)
-        q = np.round(w / scale.reshape(-1, *[1] * (w.ndim - 1))).clip(-127, 127).astype(np.int8)
+        axis = 0 if node.op_type == 'Conv' else w.ndim - 1  # output channels: Conv [out, in, k], MatMul [in, out]
+        scale = np.maximum(np.abs(np.moveaxis(w, axis, 0)).reshape(w.shape[axis], -1).max(1) / 127, 1e-12).astype(np.float32)
+        q = np.round(w / np.expand_dims(scale, [d for d in range(w.ndim) if d != axis])).clip(-127, 127).astype(np.int8)
         added += [onnx.numpy_helper.from_array(q, f'{name}_int8'), onnx.numpy_helper.from_array(scale, f'{name}_scale'),
-                  onnx.numpy_helper.from_array(np.zeros(len(w), np.int8), f'{name}_zero_point')]
+                  onnx.numpy_helper.from_array(np.zeros(len(scale), np.int8), f'{name}_zero_point')]
         dequantize.append(onnx.helper.make_node('DequantizeLinear', [f'{name}_int8', f'{name}_scale', f'{name}_zero_point'],
-                                                [name], name=f'{name}_dequantize', axis=0))
+                                                [name], name=f'{name}_dequantize', axis=axis))
     nodes = dequantize + list(model.graph.node)  # dequantise first: the graph stays topologically sorted
     del model.graph.initializer[:], model.graph.node[:]
     model.graph.initializer.extend(list(weights.values()) + added)
@@ -124,7 +127,7 @@ def int8_conv_weights(model: onnx.ModelProto, exclude=()) -> onnx.ModelProto:
 def quantize_int8(fp32_path, out_path, calibration=None, conv='weights', matmul='dynamic', keep_first_conv=True) -> Path:
     """int8 copy of an exported model. `conv`/`matmul`: 'static' (QDQ, activation ranges calibrated on `calibration`
     windows; onnxruntime fuses them into QLinearConv/QLinearMatMul), 'dynamic' (ranges measured at run time),
-    'weights' (Conv only: int8 weights, fp32 arithmetic) or None (fp32)."""
+    'weights' (int8 weights, fp32 arithmetic) or None (fp32)."""
     out_path = Path(out_path)
     static = 'static' in (conv, matmul)
     if static and calibration is None: calibration = calibration_windows()
@@ -148,6 +151,7 @@ def _quantize(fp32_path, out_path, calibration, conv, matmul, keep_first_conv):
         exclude = activation_matmuls(graph) + ([first_conv(graph)] if keep_first_conv else [])
         static_ops = [op for op, how in (('Conv', conv), ('MatMul', matmul)) if how == 'static']
         dynamic_ops = [op for op, how in (('Conv', conv), ('MatMul', matmul)) if how == 'dynamic']
+        weight_ops = [op for op, how in (('Conv', conv), ('MatMul', matmul)) if how == 'weights']
         if static_ops:
             dst = Path(tmp)/'static.onnx' if dynamic_ops else out_path
             quantize_static(str(src), str(dst), WindowReader(calibration), quant_format=QuantFormat.QDQ,
@@ -156,12 +160,12 @@ def _quantize(fp32_path, out_path, calibration, conv, matmul, keep_first_conv):
                             calibrate_method=CalibrationMethod.MinMax)
             src = dst
         if dynamic_ops:
-            dst = Path(tmp)/'dynamic.onnx' if conv == 'weights' else out_path
+            dst = Path(tmp)/'dynamic.onnx' if weight_ops else out_path
             quantize_dynamic(str(src), str(dst), op_types_to_quantize=dynamic_ops, nodes_to_exclude=exclude,
                              weight_type=QuantType.QInt8)
             src = dst
-        if conv == 'weights':
-            onnx.save(int8_conv_weights(onnx.load(str(src)), exclude), str(out_path))
+        if weight_ops:
+            onnx.save(int8_weights(onnx.load(str(src)), exclude, weight_ops), str(out_path))
 
 # %% ../nbs/07_export.ipynb #913f99bb
 def ort_session(path, num_threads=None) -> ort.InferenceSession:
@@ -209,12 +213,13 @@ class OnnxClassifier:
         return e / e.sum(-1, keepdims=True)
 
 # %% ../nbs/07_export.ipynb #ae1ac659
-def export_onnx(checkpoint, out_dir, calibration=None, training_data=None, conv='weights') -> tuple[Path, Path]:
+def export_onnx(checkpoint, out_dir, calibration=None, training_data=None, conv='weights', matmul='dynamic') -> tuple[Path, Path]:
     "Write `model.onnx` (fp32) and `model.int8.onnx` for a checkpoint directory or a loaded model; returns both paths."
+    from distilser.model import load_model
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     model = checkpoint if isinstance(checkpoint, torch.nn.Module) else load_model(checkpoint, freeze_feature_encoder=False)
     fp32 = write_metadata(export_fp32(model, out_dir/'model.onnx'), model_metadata(model, training_data))
-    return fp32, quantize_int8(fp32, out_dir/'model.int8.onnx', calibration, conv=conv)
+    return fp32, quantize_int8(fp32, out_dir/'model.int8.onnx', calibration, conv=conv, matmul=matmul)
 
 # %% ../nbs/07_export.ipynb #a4ac4373
 def torch_logits(model, windows, batch_size=8) -> np.ndarray:
@@ -242,6 +247,7 @@ VARIANTS = {  # name -> quantize_int8 arguments
     'static QDQ, every Conv and MatMul': dict(conv='static', matmul='static', keep_first_conv=False),
     'static QDQ Conv (not the first) + dynamic MatMul': dict(conv='static', matmul='dynamic'),
     'int8 Conv weights, fp32 Conv + dynamic MatMul': dict(conv='weights', matmul='dynamic'),  # export_onnx's choice
+    'int8 weights everywhere, fp32 arithmetic': dict(conv='weights', matmul='weights'),
 }
 
 def median_times(calls: dict, repeats=5) -> dict:
@@ -321,10 +327,13 @@ def operator_times(path, x, threads=1, runs=3) -> pd.Series:
 # %% ../nbs/07_export.ipynb #65288b75
 def export_command(args) -> int:
     "`distilser export`: write both ONNX files, then check them against PyTorch on real clips."
+    from distilser.model import is_random_weights, load_model
     root = Path(args.calibration) if args.calibration else sample_ravdess_root()
     model = load_model(args.checkpoint, freeze_feature_encoder=False)
-    calibration = calibration_windows(ravdess_manifest(root), n=args.calibration_clips) if args.conv == 'static' else None
-    fp32, int8 = export_onnx(model, args.out, calibration, training_data=args.training_data, conv=args.conv)
+    calibration = (calibration_windows(ravdess_manifest(root), n=args.calibration_clips)
+                   if 'static' in (args.conv, args.matmul) else None)
+    fp32, int8 = export_onnx(model, args.out, calibration, training_data=args.training_data,
+                             conv=args.conv, matmul=args.matmul)
     if args.parity_clips:
         windows = calibration_windows(ravdess_manifest(root), n=args.parity_clips, seed=1)
         reference = torch_logits(model, windows)
@@ -356,9 +365,12 @@ def add_cli(subparsers):
     p.add_argument('--out', required=True, metavar='DIR', help='where model.onnx and model.int8.onnx go')
     p.add_argument('--conv', choices=['weights', 'static', 'dynamic'], default='weights',
                    help='how to quantise the convolutions (default: int8 weights, fp32 arithmetic; see nbs/07_export)')
+    p.add_argument('--matmul', choices=['dynamic', 'weights', 'static'], default='dynamic',
+                   help="how to quantise the transformer's MatMuls (default: dynamic int8; 'weights' keeps fp32 arithmetic: "
+                        'closer to fp32, slower on CPUs without int8 dot products)')
     p.add_argument('--calibration', metavar='RAVDESS_ROOT', help='real speech for the parity check and --conv static '
                    'calibration (default: the bundled subset)')
-    p.add_argument('--calibration-clips', type=int, default=8, metavar='N', help='calibration clips for --conv static (default 8)')
+    p.add_argument('--calibration-clips', type=int, default=8, metavar='N', help='calibration clips for static quantisation (default 8)')
     p.add_argument('--parity-clips', type=int, default=8, metavar='N', help='clips for the PyTorch parity check (0: skip)')
     p.add_argument('--training-data', metavar='TEXT', help='what the model was trained on, stored in the metadata')
     p.set_defaults(func=export_command)

@@ -1,4 +1,4 @@
-import os, shutil, subprocess, sys
+import os, subprocess, sys, warnings
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,20 @@ def full_root() -> Path:
     root = full_ravdess_root()
     if root is None: pytest.skip('full RAVDESS copy not found (set DISTILSER_RAVDESS or provide ../shared/data/ravdess)')
     return root
+
+
+@pytest.fixture(scope='session')
+def tiny(tmp_path_factory) -> dict:
+    "The tiny offline model (random weights): the model, its checkpoint directory, and `export_onnx`'s directory and files."
+    from distilser.export import export_onnx
+    from distilser.model import OFFLINE_TINY, load_model
+    root = tmp_path_factory.mktemp('tiny')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # offline:tiny announces its random weights; these tests know
+        model = load_model(OFFLINE_TINY).eval()
+        model.save_pretrained(root/'checkpoint')
+        fp32, int8 = export_onnx(root/'checkpoint', root/'export', training_data='nothing: random weights')
+    return dict(model=model, checkpoint=root/'checkpoint', export=root/'export', fp32=fp32, int8=int8)
 
 
 def run_cli(*args, cwd=None, timeout=900, env=None) -> subprocess.CompletedProcess:

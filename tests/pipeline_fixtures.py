@@ -1,20 +1,13 @@
 "Shared by tests/test_pipeline.py and tests/test_bad_input.py: a tiny exported model, real voice notes, the CLI."
-import warnings
 import pytest
 from conftest import run_cli
 from distilser.data import ravdess_manifest
 from distilser.pipeline import make_voice_note
 
 @pytest.fixture(scope='session')
-def model_dir(tmp_path_factory):
-    "model.onnx and model.int8.onnx of the tiny offline configuration (random weights)."
-    from distilser.model import load_model, OFFLINE_TINY
-    from distilser.export import export_onnx
-    out = tmp_path_factory.mktemp('model')
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        export_onnx(load_model(OFFLINE_TINY), out)
-    return out
+def model_dir(tiny):
+    "The directory with model.onnx and model.int8.onnx of the tiny offline configuration (random weights)."
+    return tiny['export']
 
 @pytest.fixture(scope='session')
 def clips(subset_root):

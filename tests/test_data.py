@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from distilser.data import LABELS, ravdess_manifest, make_iemocap_fixture, make_cremad_fixture
+from distilser.data import LABELS, make_iemocap_fixture, make_cremad_fixture
 
 
 def test_manifest_full_ravdess(full_root, tmp_path):

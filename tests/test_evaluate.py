@@ -11,27 +11,16 @@ from conftest import run_cli
 from distilser.cli import main
 from distilser.data import AROUSAL, LABELS, ravdess_manifest
 from distilser.evaluate import PAPER_RAVDESS, evaluate, open_model
-from distilser.export import ModelFileError, export_onnx
+from distilser.export import ModelFileError
 from distilser.loso import RANDOM_WEIGHTS_NOTE
-from distilser.model import OFFLINE_TINY, RandomWeightsWarning, load_model
+from distilser.model import RandomWeightsWarning
 
 
 @pytest.fixture(scope='module')
-def models(tmp_path_factory):
-    "The tiny offline model (random weights) as a checkpoint directory and as its `distilser export` directory."
-    root = tmp_path_factory.mktemp('models')
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RandomWeightsWarning)
-        load_model(OFFLINE_TINY).save_pretrained(root/'checkpoint')
-        export_onnx(root/'checkpoint', root/'export')
-    return root
-
-
-@pytest.fixture(scope='module')
-def report(models, subset_root, tmp_path_factory):
+def report(tiny, subset_root, tmp_path_factory):
     "`distilser evaluate` of the int8 model on the RAVDESS subset."
     out = tmp_path_factory.mktemp('report')
-    r = run_cli('evaluate', models/'export'/'model.int8.onnx', '--ravdess', subset_root, '--out', out, '--threads', 2)
+    r = run_cli('evaluate', tiny['int8'], '--ravdess', subset_root, '--out', out, '--threads', 2)
     assert r.returncode == 0, r.stderr[-3000:]
     return out, r, json.loads((out/'metrics.json').read_text()), pd.read_csv(out/'predictions.csv')
 
@@ -78,7 +67,7 @@ def test_random_weights_and_paper_figures_are_labelled(report):
     assert m['cross_corpus'] is True  # the offline model was not trained on RAVDESS
 
 
-def test_checkpoint_and_unreadable_clips(models, subset_root, tmp_path):
+def test_checkpoint_and_unreadable_clips(tiny, subset_root, tmp_path):
     "A checkpoint directory evaluates too; a broken clip is reported and skipped, the rest is scored."
     actor = tmp_path/'ravdess'/'Audio_Speech_Actors_01-24'/'Actor_01'
     actor.mkdir(parents=True)
@@ -88,7 +77,7 @@ def test_checkpoint_and_unreadable_clips(models, subset_root, tmp_path):
     broken.write_bytes(b'fLaC' + bytes(200))  # a FLAC name and magic number, no audio
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RandomWeightsWarning)  # the JSON says it, checked below
-        m = evaluate(models/'checkpoint', ravdess_manifest(tmp_path/'ravdess'), out_dir=tmp_path/'out', progress=False)
+        m = evaluate(tiny['checkpoint'], ravdess_manifest(tmp_path/'ravdess'), out_dir=tmp_path/'out', progress=False)
     assert m['n_clips'] == len(picked) == np.sum(m['confusion'])
     assert [s['path'] for s in m['skipped']] == [str(broken)] and m['skipped'][0]['reason']
     assert m['random_weights'] is True
@@ -96,8 +85,8 @@ def test_checkpoint_and_unreadable_clips(models, subset_root, tmp_path):
     assert json.loads((tmp_path/'out'/'metrics.json').read_text())['skipped'] == m['skipped']
 
 
-def test_missing_ravdess_root(models, tmp_path, capsys):
-    assert main(['evaluate', str(models/'export'), '--ravdess', str(tmp_path/'no-ravdess'), '--out', str(tmp_path/'o')]) == 2
+def test_missing_ravdess_root(tiny, tmp_path, capsys):
+    assert main(['evaluate', str(tiny['export']), '--ravdess', str(tmp_path/'no-ravdess'), '--out', str(tmp_path/'o')]) == 2
     err = capsys.readouterr().err
     assert 'no-ravdess' in err and 'Traceback' not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path/'o').exists()

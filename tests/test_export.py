@@ -1,29 +1,16 @@
 "ONNX export of a small offline model: metadata, dynamic shapes, parity with PyTorch on real clips, bad model files."
-import json, warnings
+import json
 
 import numpy as np
 import onnx
 import pytest
 
 from distilser.data import LABELS, ravdess_manifest
-from distilser.export import (ModelFileError, OnnxClassifier, calibration_windows, export_fp32, export_onnx, parity,
+from distilser.export import (ModelFileError, OnnxClassifier, calibration_windows, export_fp32, parity,
                               quantize_int8, read_metadata, torch_logits)
-from distilser.model import OFFLINE_TINY, load_model
+from distilser.model import OFFLINE_TINY
 from distilser.preprocessing import PREPROCESSING
 from conftest import run_cli
-
-
-@pytest.fixture(scope='module')
-def tiny(tmp_path_factory):
-    "A tiny random model saved as a checkpoint directory, and its export."
-    root = tmp_path_factory.mktemp('export')
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        model = load_model(OFFLINE_TINY).eval()
-        model.save_pretrained(root/'checkpoint')
-        calibration = calibration_windows(n=8)
-        fp32, int8 = export_onnx(root/'checkpoint', root/'out', calibration, training_data='nothing: random weights')
-    return dict(root=root, model=model, fp32=fp32, int8=int8)
 
 
 @pytest.fixture(scope='module')
@@ -101,7 +88,7 @@ def test_missing_file(tmp_path):
 
 
 def test_cli_export_and_bench(tiny, tmp_path):
-    r = run_cli('export', tiny['root']/'checkpoint', '--out', tmp_path/'cli', '--parity-clips', '4')
+    r = run_cli('export', tiny['checkpoint'], '--out', tmp_path/'cli', '--parity-clips', '4')
     assert r.returncode == 0, r.stderr
     assert 'agrees with PyTorch on 100.0% of 4 real clips' in r.stdout
     assert 'random weights (offline configuration)' in r.stdout
