@@ -19,14 +19,13 @@ import torch
 from tqdm.auto import tqdm
 
 from distilser.data import LABEL2ID, full_ravdess_root, ravdess_manifest
-from distilser.export import (calibration_windows, export_fp32, markdown_table, model_metadata, quantization_study,
-                              write_metadata)
+from distilser.export import calibration_windows, export_fp32, model_metadata, quantization_study, write_metadata
 from distilser.loso import compute_metrics
 from distilser.loss import FocalLoss, balanced_alpha
 from distilser.model import OFFLINE_DISTILHUBERT, load_model
 from distilser.preprocessing import fix_length, load_audio, preprocess
 from benchmark import cpu_name
-from quant_study import STUDY_FORMAT
+from quant_study import write_study
 
 HERE = Path(__file__).resolve().parent
 ACTOR = lambda speaker: int(speaker.split('_')[1])
@@ -95,11 +94,7 @@ def main(argv=None):
             f"actors 17-24; latency on one 8 s window, median of {args.repeats} interleaved runs. CPU: {cpu_name()}, "
             f"{os.cpu_count()} cores, load average {load:.1f} at the start; {time.strftime('%Y-%m-%d')}; "
             f"`nice .venv/bin/python bench/probe_agreement.py`, {(time.time() - t0) / 60:.0f} min.")
-    out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out.with_suffix('.csv'))
-    md = markdown_table(table, STUDY_FORMAT)
-    out.with_suffix('.md').write_text(md + '\n\n' + note + '\n')
-    print(md, '\n', note)
+    write_study(table, note, Path(args.out))
 
 
 if __name__ == '__main__': sys.exit(main())

@@ -41,17 +41,22 @@ def main(argv=None):
     machine = f"CPU: {cpu_name()}, {os.cpu_count()} cores, load average {load:.1f} at the start; {time.strftime('%Y-%m-%d')}."
     note = (f"DistilHuBERT architecture, {weights}. One 8 s window, median of {args.repeats} interleaved runs; "
             f"agreement and max probability difference against fp32 ONNX on {len(windows)} real RAVDESS clips. {machine}")
-    out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out.with_suffix('.csv'))
-    md = markdown_table(table, STUDY_FORMAT)
-    out.with_suffix('.md').write_text(md + '\n\n' + note + '\n')
-    print(md, '\n', note)
+    out = Path(args.out)
+    write_study(table, note, out)
     ops = operator_table(work, fp32, windows[:1])
     ops_md = markdown_table(ops, {c: '.1f' for c in ops.columns})
     out.with_name(out.name + '_ops.md').write_text(
         ops_md + '\n\nMilliseconds per 8 s window in each operator type (onnxruntime profiler, 1 thread, mean of 3 calls after a '
         f'warm-up), operators under 2 ms left out. DistilHuBERT architecture, {weights}. {machine}\n')
     print(ops_md, f'\n({time.time() - t0:.0f} s)')
+
+def write_study(table, note, out: Path):
+    "The study table as `out`.csv and as Markdown with its note in `out`.md; prints the Markdown."
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out.with_suffix('.csv'))
+    md = markdown_table(table, STUDY_FORMAT)
+    out.with_suffix('.md').write_text(md + '\n\n' + note + '\n')
+    print(md, '\n', note)
 
 def operator_table(work, fp32, x) -> pd.DataFrame:
     "Time per operator type of fp32 ONNX and each int8 variant (quantization_study's files, in VARIANTS order)."
