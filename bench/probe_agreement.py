@@ -7,7 +7,7 @@ and classifier) is fitted, with distilser's focal loss, to the backbone's featur
 then separate the clips by what the backbone's features say about them, and int8 must keep those differences.
 Agreement is measured on clips of actors 17-24, which neither the head nor the calibration (actors 1-8) saw.
 
-    nice .venv/bin/python bench/probe_agreement.py     # about 25 minutes on 2 cores; needs the full RAVDESS copy
+    nice .venv/bin/python bench/probe_agreement.py     # about 10 minutes on 2 quiet cores; needs the full RAVDESS copy
 
 Writes bench/results/probe_agreement.md (+ .csv). Random backbone with a fitted head: a stress test of quantisation,
 not a result of the method."""

@@ -149,9 +149,8 @@ def _quantize(fp32_path, out_path, calibration, conv, matmul, keep_first_conv):
         quant_pre_process(str(fp32_path), str(src), skip_symbolic_shape=True)
         graph = onnx.load(str(src))
         exclude = activation_matmuls(graph) + ([first_conv(graph)] if keep_first_conv else [])
-        static_ops = [op for op, how in (('Conv', conv), ('MatMul', matmul)) if how == 'static']
-        dynamic_ops = [op for op, how in (('Conv', conv), ('MatMul', matmul)) if how == 'dynamic']
-        weight_ops = [op for op, how in (('Conv', conv), ('MatMul', matmul)) if how == 'weights']
+        how = {'Conv': conv, 'MatMul': matmul}
+        static_ops, dynamic_ops, weight_ops = ([op for op, h in how.items() if h == mode] for mode in ('static', 'dynamic', 'weights'))
         if static_ops:
             dst = Path(tmp)/'static.onnx' if dynamic_ops else out_path
             quantize_static(str(src), str(dst), WindowReader(calibration), quant_format=QuantFormat.QDQ,
@@ -314,11 +313,11 @@ def operator_times(path, x, threads=1, runs=3) -> pd.Series:
     "Milliseconds per call spent in each operator type of the ONNX file at `path` on input `x` (onnxruntime's profiler)."
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = threads, 1, 3
-    so.enable_profiling, so.profile_file_prefix = True, str(Path(tempfile.mkdtemp()) / 'ort')
-    session = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
-    for _ in range(runs + 1): session.run(None, {'input_values': x})
-    profile = Path(session.end_profiling())
-    events = json.loads(profile.read_text()); profile.unlink()
+    with tempfile.TemporaryDirectory() as tmp:
+        so.enable_profiling, so.profile_file_prefix = True, str(Path(tmp) / 'ort')
+        session = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
+        for _ in range(runs + 1): session.run(None, {'input_values': x})
+        events = json.loads(Path(session.end_profiling()).read_text())
     first_run_end = min(e['ts'] + e['dur'] for e in events if e['name'] == 'model_run')
     kernels = [(e['args']['op_name'], e['dur']) for e in events
                if e.get('cat') == 'Node' and e['name'].endswith('_kernel_time') and e['ts'] >= first_run_end]

@@ -45,8 +45,9 @@ def run_isolated(path: Path, cache: Path, timeout: float) -> dict:
     def failed(why):  # the process died, hung or was killed: the page shows why
         return dict(src=path.name, href=_nbpath2html(path).name, title=path.stem, description='', nb=None,
                     error=f'{path}: {why}', seconds=0.0)
-    try: r = subprocess.run([sys.executable, '-X', 'faulthandler', str(Path(__file__).with_name('docs_exec.py')), str(path), str(out)],
-                            capture_output=True, text=True, timeout=timeout)
+    # faulthandler: a crash in compiled code (exit -11) still prints the Python stack it happened in
+    command = [sys.executable, '-X', 'faulthandler', str(Path(__file__).with_name('docs_exec.py')), str(path), str(out)]
+    try: r = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired: return failed(f'still running after {timeout:.0f} s, stopped')
     if r.returncode or not out.exists():
         return failed(f'the build process exited with {r.returncode}\n{r.stdout[-3000:]}{r.stderr[-3000:]}')
