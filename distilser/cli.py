@@ -13,6 +13,8 @@ from .data import (DistilserError, LABELS, write_atomic, cremad_manifest, iemoca
 __all__ = ['MANIFEST_BUILDERS', 'COMMAND_MODULES', 'manifest_command', 'add_manifest_cli', 'build_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #3033055c
+from .data import skipped_summary
+
 MANIFEST_BUILDERS = {'iemocap': iemocap_manifest, 'cremad': cremad_manifest, 'ravdess': ravdess_manifest}
 
 def manifest_command(args) -> int:
@@ -20,13 +22,15 @@ def manifest_command(args) -> int:
     write_atomic(args.out, df.to_csv(index=False))
     counts = df.label.value_counts()
     order = [l for l in LABELS if l in counts] + sorted(set(counts.index) - set(LABELS))
-    print(f'{args.out}: {len(df)} clips, {df.speaker.nunique()} speakers, {len(df.attrs.get("skipped", []))} files skipped')
+    print(f'{args.out}: {len(df)} clips, {df.speaker.nunique()} speakers')
     for label in order: print(f'  {label:<14}{counts[label]:>6}')
+    print(skipped_summary(df))
     return 0
 
 def add_manifest_cli(sub):
     p = sub.add_parser('manifest', help='write the manifest (one row per clip) of a corpus as CSV',
-                       description='Write the manifest of IEMOCAP, CREMA-D or RAVDESS as CSV and print its class counts.')
+                       description='Write the manifest of IEMOCAP, CREMA-D or RAVDESS as CSV and print its class '
+                       'counts, the files it skipped (with the reasons) and the clips it excluded by design.')
     p.add_argument('corpus', choices=sorted(MANIFEST_BUILDERS))
     p.add_argument('root', help='the corpus folder (e.g. IEMOCAP_full_release, CREMA-D, or the RAVDESS root)')
     p.add_argument('--all-emotions', action='store_true', help='keep every emotion, not only the four classes')
@@ -34,7 +38,7 @@ def add_manifest_cli(sub):
     p.set_defaults(func=manifest_command)
 
 # %% ../nbs/10_cli.ipynb #7a25b602
-COMMAND_MODULES = ['pipeline', 'export', 'evaluate', 'production', 'loso', 'study']  # cheapest imports first
+COMMAND_MODULES = ['pipeline', 'export', 'int8_speed', 'evaluate', 'production', 'loso', 'study', 'default_model']  # cheapest imports first
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     "The `distilser` argument parser; modules are imported only until `command` is registered (all for `--help`)."

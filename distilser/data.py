@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_data.ipynb #e84431ab
 from __future__ import annotations
-import logging, os, re
+import difflib, logging, os, re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,12 @@ import soundfile as sf
 log = logging.getLogger('distilser')
 
 # %% auto #0
-__all__ = ['log', 'LABELS', 'LABEL2ID', 'ID2LABEL', 'AROUSAL', 'REPO_ROOT', 'RAVDESS_EMOTIONS', 'IEMOCAP_CATEGORIES',
-           'IEMOCAP_TO_LABEL', 'CREMAD_EMOTIONS', 'PAPER_TABLE_I', 'DistilserError', 'LayoutError', 'audio_problem',
-           'drop_unreadable', 'sample_ravdess_root', 'full_ravdess_root', 'write_atomic', 'ravdess_manifest',
+__all__ = ['log', 'LABELS', 'LABEL2ID', 'ID2LABEL', 'AROUSAL', 'AUDIO_EXTENSIONS', 'REPO_ROOT', 'RAVDESS_EMOTIONS',
+           'IEMOCAP_CATEGORIES', 'IEMOCAP_TO_LABEL', 'CREMAD_EMOTIONS', 'CREMAD_SENTENCES', 'CREMAD_LEVELS',
+           'PAPER_TABLE_I', 'DistilserError', 'LayoutError', 'audio_problem', 'drop_unreadable', 'audio_files',
+           'sample_ravdess_root', 'sample_cremad_root', 'full_ravdess_root', 'write_atomic', 'ravdess_manifest',
            'parse_emo_evaluation', 'iemocap_manifest', 'cremad_manifest', 'make_iemocap_fixture', 'make_cremad_fixture',
-           'class_balance', 'speaker_counts', 'plot_speaker_counts']
+           'skipped_summary', 'class_balance', 'speaker_counts', 'plot_speaker_counts']
 
 # %% ../nbs/00_data.ipynb #b284ed40
 LABELS = ['anger', 'happiness', 'neutral', 'sadness']
@@ -45,13 +47,51 @@ def audio_problem(path) -> str | None:
 
 # %% ../nbs/00_data.ipynb #2f0a2d7a
 def drop_unreadable(df: pd.DataFrame) -> pd.DataFrame:
-    "Rows of `df` whose `path` is usable audio; each dropped file is logged with its reason and kept in `attrs['skipped']`."
+    "Rows of `df` whose `path` is usable audio; a dropped file is logged and added to `attrs['skipped']` with why."
     problems = [audio_problem(p) for p in df['path']]
     skipped = [(p, why) for p, why in zip(df['path'], problems) if why]
     for p, why in skipped: log.warning('skipped %s: %s', p, why)
-    out = df[[why is None for why in problems]].reset_index(drop=True)
-    out.attrs['skipped'] = skipped
+    out = df[np.array([why is None for why in problems], dtype=bool)].reset_index(drop=True)
+    out.attrs = {**df.attrs, 'skipped': [*df.attrs.get('skipped', []), *skipped]}
     return out
+
+# %% ../nbs/00_data.ipynb #2d912315
+AUDIO_EXTENSIONS = frozenset(  # the first two lines: formats soundfile reads; the third: audio it cannot decode
+    '.wav .wave .flac .ogg .oga .opus .mp3 .aif .aiff .aifc .au .snd .caf .w64 .rf64 .sd2 .voc .htk .avr .nist '
+    '.paf .pvf .sds .svx .xi .mat4 .mat5 .ircam .wve .mpc2k '
+    '.m4a .aac .wma .mp4 .webm .mka .ape .wv'.split())
+_DOCUMENTS = frozenset('.txt .csv .tsv .md .rst .json .xml .html .htm .pdf .doc .docx .xls .xlsx .rtf .ini .cfg .yaml '
+                       '.yml .log .py .r .sh .zip .tar .gz .tgz .png .jpg .jpeg .gif .db'.split())
+_DOCUMENT_NAMES = frozenset({'readme', 'license', 'licence', 'copying', 'notice', 'authors'})
+
+def audio_files(folder, recursive: bool = False) -> list[Path]:
+    """The files in `folder` (and its subfolders if `recursive`) that a loader must account for: all of them except
+    hidden files and documents (text, tables, pictures, archives, README, LICENSE), sorted."""
+    folder = Path(folder)
+    found = folder.rglob('*') if recursive else folder.iterdir()
+    return sorted(f for f in found if f.is_file() and not any(p.startswith('.') for p in f.relative_to(folder).parts)
+                  and f.suffix.lower() not in _DOCUMENTS and f.stem.lower() not in _DOCUMENT_NAMES)
+
+# %% ../nbs/00_data.ipynb #59b6a277
+def _closest(part: str, choices) -> str | None:
+    return next(iter(difflib.get_close_matches(part, list(choices), n=1, cutoff=0.5)), None)
+
+def _audio_suffix(f: Path) -> str:
+    return f.suffix if f.suffix.lower() in AUDIO_EXTENSIONS else '.wav'
+
+def _unexpected_name(f: Path, convention: str, hint: str | None) -> tuple[str, str]:
+    why = f'unexpected name ({convention})'
+    return str(f), (f'{why}; did you mean {hint}?' if hint and hint != f.name else why)
+
+def _others(skipped: list) -> str:
+    return f' ({len(skipped)} other files, e.g. {Path(skipped[0][0]).name})' if skipped else ''
+
+def _manifest(rows: list[dict], skipped: list[tuple], excluded: list[str]) -> pd.DataFrame:
+    "The manifest of `rows`: `skipped` logged and kept in `attrs`, `excluded` counted per label, unreadable files out."
+    for p, why in skipped: log.warning('skipped %s: %s', p, why)
+    df = pd.DataFrame(rows) if rows else pd.DataFrame(columns=['path', 'corpus', 'label', 'speaker', 'gender', 'group'])
+    df.attrs = dict(skipped=list(skipped), excluded=dict(sorted(Counter(excluded).items())))
+    return drop_unreadable(df)
 
 # %% ../nbs/00_data.ipynb #c36a452a
 import distilser
@@ -60,7 +100,15 @@ REPO_ROOT = Path(distilser.__file__).resolve().parent.parent  # the checkout, fo
 def sample_ravdess_root() -> Path:
     "The RAVDESS subset committed with the repository (136 clips of actors 01-08, CC BY-NC-SA 4.0)."
     root = REPO_ROOT/'data'/'ravdess_subset'
-    if not root.is_dir(): raise LayoutError(f'{root}: the RAVDESS subset is missing (it ships with the distilser repository)')
+    if not root.is_dir():
+        raise LayoutError(f'{root}: the RAVDESS subset is missing (it ships with the distilser repository)')
+    return root
+
+def sample_cremad_root() -> Path:
+    "The CREMA-D sample committed with the repository (120 four-class clips of actors 1001, 1002, 1013, 1015, ODbL)."
+    root = REPO_ROOT/'data'/'cremad_subset'
+    if not root.is_dir():
+        raise LayoutError(f'{root}: the CREMA-D sample is missing (it ships with the distilser repository)')
     return root
 
 def full_ravdess_root() -> Path | None:
@@ -86,6 +134,7 @@ def write_atomic(path, text: str) -> Path:
 RAVDESS_EMOTIONS = {'01': 'neutral', '02': 'calm', '03': 'happiness', '04': 'sadness',
                     '05': 'anger', '06': 'fear', '07': 'disgust', '08': 'surprise'}
 _RAVDESS_NAME = re.compile(r'^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$')
+_RAVDESS_CONVENTION = 'RAVDESS names are 03-01-EE-II-SS-RR-AA.wav: seven two-digit fields'
 
 def _existing_dir(root, corpus: str) -> Path:
     root = Path(root)
@@ -97,27 +146,40 @@ def _ravdess_actor_dirs(root: Path) -> list[Path]:
     for base in (root/'Audio_Speech_Actors_01-24', root):
         dirs = sorted(d for d in base.glob('Actor_*') if d.is_dir())
         if dirs: return dirs
-    raise LayoutError(f'{root}: not a RAVDESS root: expected Audio_Speech_Actors_01-24/Actor_XX/03-01-EE-II-SS-RR-AA.wav (or .flac)')
+    raise LayoutError(f'{root}: not a RAVDESS root: '
+                      'expected Audio_Speech_Actors_01-24/Actor_XX/03-01-EE-II-SS-RR-AA.wav (or .flac)')
+
+def _ravdess_name_match(f: Path):
+    return f.suffix.lower() in AUDIO_EXTENSIONS and _RAVDESS_NAME.match(f.stem)
+
+def _ravdess_hint(f: Path) -> str | None:
+    fields = re.findall(r'\d+', f.name.split('.')[0])
+    if len(fields) != 7 or any(len(x) > 2 for x in fields): return None
+    return '-'.join(x.zfill(2) for x in fields) + _audio_suffix(f)
 
 def ravdess_manifest(root, all_emotions=False, include_calm=False) -> pd.DataFrame:
-    "One row per RAVDESS speech clip under `root`; four classes unless `all_emotions` (calm joins neutral if `include_calm`)."
-    rows = []
+    """One row per RAVDESS speech clip under `root`; four classes unless `all_emotions` (calm joins neutral if
+    `include_calm`). Every other file in the Actor_XX folders is in `attrs['skipped']` or counted in
+    `attrs['excluded']`."""
+    rows, skipped, excluded, seen = [], [], [], {}
     for d in _ravdess_actor_dirs(root):
-        for f in sorted(d.iterdir()):
+        for f in audio_files(d):
             m = _ravdess_name_match(f)
-            if not m: continue
+            if not m: skipped.append(_unexpected_name(f, _RAVDESS_CONVENTION, _ravdess_hint(f))); continue
             _, _, emo, intensity, statement, repetition, actor = m.groups()
             raw = RAVDESS_EMOTIONS.get(emo)
+            if raw is None: skipped.append((str(f), f'unknown emotion code: {emo} (RAVDESS has 01-08)')); continue
+            if f.stem in seen: skipped.append((str(f), f'duplicate: the same clip as {seen[f.stem].name}')); continue
+            seen[f.stem] = f
             label = 'neutral' if (raw == 'calm' and include_calm) else raw
-            if label not in LABELS and not all_emotions: continue
+            if label not in LABELS and not all_emotions: excluded.append(label); continue
             rows.append(dict(path=str(f), corpus='ravdess', label=label, raw_label=emo, speaker=f'Actor_{actor}',
                              gender='male' if int(actor) % 2 else 'female', group=f'Actor_{actor}',
                              intensity=int(intensity), statement=int(statement), repetition=int(repetition)))
-    if not rows: raise LayoutError(f'{root}: no RAVDESS clips (03-01-EE-II-SS-RR-AA.wav or .flac) in its Actor_XX folders')
-    return drop_unreadable(pd.DataFrame(rows))
-
-def _ravdess_name_match(f: Path):
-    return f.suffix.lower() in ('.wav', '.flac') and _RAVDESS_NAME.match(f.stem)
+    if not rows and not excluded:
+        raise LayoutError(f'{root}: no RAVDESS clips (03-01-EE-II-SS-RR-AA.wav or .flac) in its Actor_XX folders'
+                          + _others(skipped))
+    return _manifest(rows, skipped, excluded)
 
 # %% ../nbs/00_data.ipynb #c37fc65d
 IEMOCAP_CATEGORIES = {'neu': 'neutral', 'hap': 'happiness', 'exc': 'excitement', 'ang': 'anger', 'sad': 'sadness',
@@ -146,28 +208,47 @@ def _iemocap_base(root: Path) -> Path:
                       'and Session1..5/sentences/wav/<dialog>/<utterance>.wav (IEMOCAP_full_release)')
 
 def iemocap_manifest(root, all_emotions=False) -> pd.DataFrame:
-    "One row per IEMOCAP utterance with a summary label; four classes (`exc` merged into happiness) unless `all_emotions`."
-    base, rows = _iemocap_base(root), []
+    """One row per IEMOCAP utterance with a summary label; four classes (`exc` merged into happiness) unless
+    `all_emotions`. Wavs without a summary line and lines without a wav are in `attrs['skipped']`."""
+    base, rows, skipped, excluded, n_lines = _iemocap_base(root), [], [], [], 0
     for session in range(1, 6):
+        named = set()
         for txt in sorted((base/f'Session{session}'/'dialog'/'EmoEvaluation').glob('*.txt')):
             if txt.name.startswith('.'): continue
             for r in parse_emo_evaluation(txt.read_text(errors='replace')):
-                label = IEMOCAP_TO_LABEL.get(r['raw_label'])
-                if label is None:
-                    if not all_emotions: continue
-                    label = IEMOCAP_CATEGORIES.get(r['raw_label'], r['raw_label'])
+                n_lines += 1
                 dialog, gender = r['utterance'].rsplit('_', 1)[0], r['utterance'].rsplit('_', 1)[1][0]
                 wav = base/f'Session{session}'/'sentences'/'wav'/dialog/f"{r['utterance']}.wav"
+                named.add(wav)
+                if not wav.is_file():
+                    skipped.append((str(wav), f'no such file (its summary line is in {txt.name})')); continue
+                label = IEMOCAP_TO_LABEL.get(r['raw_label'])
+                if label is None:
+                    category = IEMOCAP_CATEGORIES.get(r['raw_label'])
+                    if category is None:
+                        skipped.append((str(wav), f"unknown category: {r['raw_label']} (in {txt.name})")); continue
+                    if not all_emotions: excluded.append(category); continue
+                    label = category
                 rows.append(dict(path=str(wav), corpus='iemocap', label=label, speaker=f'Ses{session:02d}{gender}',
                                  gender={'F': 'female', 'M': 'male'}.get(gender, 'unknown'), group=f'Session{session}',
                                  session=session, **r))
-    if not rows: raise LayoutError(f'{base}: no labelled utterances found in Session*/dialog/EmoEvaluation/*.txt')
-    return drop_unreadable(pd.DataFrame(rows))
+        wav_dir = base/f'Session{session}'/'sentences'/'wav'
+        if wav_dir.is_dir():
+            skipped += [(str(f), 'no summary line in EmoEvaluation') for f in audio_files(wav_dir, recursive=True)
+                        if f not in named]
+    if not n_lines: raise LayoutError(f'{base}: no labelled utterances found in Session*/dialog/EmoEvaluation/*.txt')
+    if not rows and not excluded:
+        raise LayoutError(f'{base}: none of the {n_lines} labelled utterances has its wav in '
+                          'Session*/sentences/wav/<dialog>/<utterance>.wav' + _others(skipped))
+    return _manifest(rows, skipped, excluded)
 
 # %% ../nbs/00_data.ipynb #40bc90a1
 CREMAD_EMOTIONS = {'ANG': 'anger', 'HAP': 'happiness', 'NEU': 'neutral', 'SAD': 'sadness',
                    'DIS': 'disgust', 'FEA': 'fear'}
-_CREMAD_NAME = re.compile(r'^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$')
+CREMAD_SENTENCES = ('DFA', 'IEO', 'IOM', 'ITH', 'ITS', 'IWL', 'IWW', 'MTI', 'TAI', 'TIE', 'TSI', 'WSI')
+CREMAD_LEVELS = ('LO', 'MD', 'HI', 'XX')
+_CREMAD_NAME = re.compile(rf"^(\d{{4}})_([A-Z]{{3}})_({'|'.join(CREMAD_EMOTIONS)})_({'|'.join(CREMAD_LEVELS)})$")
+_CREMAD_CONVENTION = 'CREMA-D names are <actor>_<sentence>_<emotion>_<level>.wav with level LO, MD, HI or XX'
 
 def _cremad_genders(root: Path) -> dict:
     for csv in (root/'VideoDemographics.csv', root.parent/'VideoDemographics.csv'):
@@ -176,24 +257,34 @@ def _cremad_genders(root: Path) -> dict:
             return {str(a): str(s).lower() for a, s in zip(demo['ActorID'], demo['Sex'])}
     return {}
 
+def _cremad_hint(f: Path) -> str | None:
+    parts = re.split(r'[_\-\s]+', f.name.split('.')[0].strip().upper())
+    if len(parts) != 4 or not re.fullmatch(r'\d{4}', parts[0]): return None
+    actor, sentence, emo, level = parts
+    if not re.fullmatch('[A-Z]{3}', sentence): sentence = _closest(sentence, CREMAD_SENTENCES)
+    emo, level = _closest(emo, CREMAD_EMOTIONS), _closest(level, CREMAD_LEVELS)
+    return f'{actor}_{sentence}_{emo}_{level}{_audio_suffix(f)}' if sentence and emo and level else None
+
 def cremad_manifest(root, all_emotions=False) -> pd.DataFrame:
-    "One row per CREMA-D clip in `root/AudioWAV` (or `root` itself); four classes unless `all_emotions`."
+    """One row per CREMA-D clip in `root/AudioWAV` (or `root` itself; WAV, FLAC or any audio format); four classes
+    unless `all_emotions`. Every other file there is in `attrs['skipped']` or counted in `attrs['excluded']`."""
     root = _existing_dir(root, 'CREMA-D')
-    wav_dir = root/'AudioWAV' if (root/'AudioWAV').is_dir() else root
-    files = sorted(wav_dir.glob('*.wav')) if wav_dir.is_dir() else []
-    named = [(f, _CREMAD_NAME.match(f.stem)) for f in files]
-    if not any(m for _, m in named):
-        raise LayoutError(f'{root}: not a CREMA-D root: expected AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav, '
-                          'e.g. AudioWAV/1001_DFA_ANG_XX.wav')
-    genders, rows = _cremad_genders(root), []
-    for f, m in named:
-        if not m: continue
+    audio_dir = root/'AudioWAV' if (root/'AudioWAV').is_dir() else root
+    genders, rows, skipped, excluded, seen = _cremad_genders(root), [], [], [], {}
+    for f in audio_files(audio_dir):
+        m = _CREMAD_NAME.match(f.stem) if f.suffix.lower() in AUDIO_EXTENSIONS else None
+        if not m: skipped.append(_unexpected_name(f, _CREMAD_CONVENTION, _cremad_hint(f))); continue
+        if f.stem in seen: skipped.append((str(f), f'duplicate: the same clip as {seen[f.stem].name}')); continue
+        seen[f.stem] = f
         actor, sentence, emo, level = m.groups()
-        label = CREMAD_EMOTIONS.get(emo, emo.lower())
-        if label not in LABELS and not all_emotions: continue
+        label = CREMAD_EMOTIONS[emo]
+        if label not in LABELS and not all_emotions: excluded.append(label); continue
         rows.append(dict(path=str(f), corpus='cremad', label=label, raw_label=emo, speaker=actor,
                          gender=genders.get(actor, 'unknown'), group=actor, sentence=sentence, level=level))
-    return drop_unreadable(pd.DataFrame(rows))
+    if not rows and not excluded:
+        raise LayoutError(f'{root}: not a CREMA-D root: expected AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav, '
+                          'e.g. AudioWAV/1001_DFA_ANG_XX.wav' + _others(skipped))
+    return _manifest(rows, skipped, excluded)
 
 # %% ../nbs/00_data.ipynb #5cf60ec5
 _FIXTURE_SOURCE = {'neu': '01', 'hap': '03', 'exc': '03', 'ang': '05', 'sad': '04', 'fru': '02', 'xxx': '01',
@@ -243,6 +334,22 @@ def make_cremad_fixture(dest, actors=(1001, 1002, 1003, 1004), sentences=('DFA',
                 sf.write(wav_dir/f'{a}_{s}_{e}_XX.wav', x, sr, subtype='PCM_16')
     if empty: (wav_dir/empty).write_bytes(b'')
     return wav_dir.parent
+
+# %% ../nbs/00_data.ipynb #15442df2
+def skipped_summary(df: pd.DataFrame, limit: int = 20) -> str:
+    """A few lines on what the manifest `df` left out: the skipped files, counted per reason and named with their
+    reasons (the first `limit`), and the clips excluded by design, counted per label."""
+    skipped, excluded = df.attrs.get('skipped', []), df.attrs.get('excluded', {})
+    kinds = Counter(re.split(r' \(|;|:', why, maxsplit=1)[0] for _, why in skipped)
+    per_reason = ', '.join(f'{k}: {n:,}' for k, n in kinds.most_common())
+    plural = lambda n, word: f"{n:,} {word}{'s' * (n != 1)}"
+    lines = [f"{plural(len(skipped), 'file')} skipped ({per_reason}):" if skipped else 'no files skipped']
+    lines += [f'  {p}: {why}' for p, why in skipped[:limit]]
+    if len(skipped) > limit: lines.append(f'  ... and {len(skipped) - limit:,} more (all are in the log above)')
+    n = sum(excluded.values())
+    per_label = ', '.join(f'{l} {c:,}' for l, c in excluded.items())
+    lines.append(f"excluded by design: {plural(n, 'clip')} ({per_label})" if excluded else 'excluded by design: none')
+    return '\n'.join(lines)
 
 # %% ../nbs/00_data.ipynb #8984238f
 def class_balance(manifests: dict) -> pd.DataFrame:

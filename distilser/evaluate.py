@@ -4,97 +4,41 @@
 
 # %% ../nbs/08_ravdess.ipynb #41fdf44e
 from __future__ import annotations
-import itertools, json, time
+import json, time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 import seaborn as sns
-import torch
 from tqdm.auto import tqdm
 
 from .data import LABELS, LABEL2ID, AROUSAL, DistilserError, log, ravdess_manifest
-from .preprocessing import SAMPLE_RATE, WINDOW_SECONDS, AudioError, load_audio, preprocess, fix_length
-from .model import load_model, is_random_weights
+from .preprocessing import AudioError, load_clip
 from .loso import RANDOM_WEIGHTS_NOTE, compute_metrics
-from .export import OnnxClassifier, ModelFileError
+from .export import ModelFileError, open_model, softmax
 
 # %% auto #0
-__all__ = ['PAPER_RAVDESS', 'PAPER_SOURCE', 'RAVDESS_FOUR_CLASS_CLIPS', 'MIN_SAMPLES', 'AROUSAL_LEVELS', 'CheckpointClassifier',
-           'open_model', 'load_clip', 'batch_logits', 'predict_clips', 'recalls', 'arousal_table', 'arousal_accuracy',
-           'ravdess_metrics', 'comparison_table', 'model_description', 'plot_confusion', 'plot_arousal', 'figure_title',
-           'evaluate', 'write_report', 'run_evaluate', 'add_cli']
+__all__ = ['PAPER_RAVDESS', 'PAPER_SOURCE', 'RAVDESS_FOUR_CLASS_CLIPS', 'AROUSAL_LEVELS', 'predict_clips', 'recalls',
+           'arousal_table', 'arousal_accuracy', 'ravdess_metrics', 'comparison_table', 'model_description',
+           'plot_confusion', 'plot_arousal', 'figure_title', 'evaluate', 'write_report', 'run_evaluate', 'add_cli']
 
 # %% ../nbs/08_ravdess.ipynb #dfbb8150
 PAPER_RAVDESS = dict(accuracy=0.4664, ua=0.4557, recall_anger=0.99, recall_neutral=0.55, recall_sadness=0.27)
 PAPER_SOURCE = "paper, Sec. V-B and Fig. 1"  # the production model (trained on IEMOCAP) on RAVDESS
 RAVDESS_FOUR_CLASS_CLIPS = 672  # 96 neutral + 192 happy + 192 sad + 192 angry
 
-# %% ../nbs/08_ravdess.ipynb #1c92fbb9
-class CheckpointClassifier:
-    "A distilser PyTorch checkpoint (a `save_pretrained` directory) with the interface of `OnnxClassifier`."
-    def __init__(self, path, num_threads: int | None = None):
-        if num_threads: torch.set_num_threads(num_threads)
-        self.path = Path(path)
-        self.model = load_model(self.path).eval()
-        config = self.model.config
-        self.labels = [config.id2label[i] for i in range(config.num_labels)]
-        self.is_random_weights = is_random_weights(self.model)
-        self.window_seconds = WINDOW_SECONDS
-        self.metadata = dict(backbone=getattr(config, "distilser_backbone", None),
-                             training_data=getattr(config, "distilser_training_data", None))
-
-    def predict_logits(self, x: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray:
-        "Logits [batch, labels] for waveforms `x` [batch, samples] (16 kHz, preprocessed)."
-        mask = None if attention_mask is None else torch.as_tensor(attention_mask)
-        with torch.inference_mode():
-            return self.model(input_values=torch.as_tensor(x), attention_mask=mask).logits.float().numpy()
-
-def open_model(path, num_threads: int | None = None):
-    "An `OnnxClassifier` for an ONNX file or an export directory, a `CheckpointClassifier` for a checkpoint directory."
-    path = Path(path)
-    if not path.exists(): raise ModelFileError(f"{path}: no such file or directory")
-    if path.is_file(): return OnnxClassifier(path, num_threads=num_threads)
-    if (path/"model.int8.onnx").is_file(): return OnnxClassifier(path/"model.int8.onnx", num_threads=num_threads)
-    config = path/"config.json"
-    if config.is_file() and "distilser_backbone" in json.loads(config.read_text()):
-        return CheckpointClassifier(path, num_threads=num_threads)
-    raise ModelFileError(f"{path}: not a distilser model (expected an ONNX file, a directory written by `distilser "
-                         "export`, or a checkpoint directory written by `distilser train`)")
-
 # %% ../nbs/08_ravdess.ipynb #850a707b
-MIN_SAMPLES = 400  # 25 ms: the convolutional encoder's first frame
-
-def load_clip(path, seconds: float = WINDOW_SECONDS) -> np.ndarray:
-    "One clip as the model takes it: preprocessed (trim, pre-emphasis, peak normalisation) and cut to `seconds`."
-    x = preprocess(load_audio(path))[:round(seconds * SAMPLE_RATE)]
-    if len(x) < MIN_SAMPLES: raise AudioError(f"{path}: less than 25 ms of sound after trimming silence")
-    return x
-
-def batch_logits(model, clips: list) -> np.ndarray:
-    "Logits `[len(clips), labels]`: padded with an attention mask for a checkpoint, unpadded runs of equal length for ONNX."
-    if isinstance(model, CheckpointClassifier):
-        x, mask = (np.stack(a) for a in zip(*(fix_length(c, model.window_seconds) for c in clips)))
-        return model.predict_logits(x, mask)
-    return np.concatenate([model.predict_logits(np.stack(list(run))) for _, run in itertools.groupby(clips, key=len)])
-
 def predict_clips(model, manifest: pd.DataFrame, batch_size: int = 16, progress: bool = True) -> pd.DataFrame:
     """`manifest` with the model's `prediction` and one probability column per label; clips that cannot be read
     are reported, left out, and listed as (path, reason) in `attrs['skipped']` (with those the manifest dropped)."""
-    kept, logits, skipped, batch = [], [], list(manifest.attrs.get("skipped", [])), []
-    def run_batch():
-        logits.append(batch_logits(model, [x for _, x in batch]))
-        kept.extend(i for i, _ in batch); batch.clear()
-    for i, path in enumerate(tqdm(manifest.path, desc="RAVDESS", unit="clip", disable=not progress)):
-        try: batch.append((i, load_clip(path, model.window_seconds)))
+    kept, clips, skipped = [], [], list(manifest.attrs.get("skipped", []))
+    for i, path in enumerate(tqdm(manifest.path, desc="clips", unit="clip", disable=not progress)):
+        try: clips.append(load_clip(path, model.window_seconds, model.preprocessing)); kept.append(i)
         except AudioError as e:
             log.warning("skipped %s", e)
             skipped.append((str(path), str(e)))
-        if len(batch) == batch_size: run_batch()
-    if batch: run_batch()
-    z = np.concatenate(logits) if logits else np.zeros((0, len(model.labels)), np.float32)
-    p = torch.softmax(torch.from_numpy(z).float(), -1).numpy()
+    p = softmax(model.clip_logits(clips, batch_size)) if clips else np.zeros((0, len(model.labels)))
     out = manifest.iloc[kept].reset_index(drop=True).assign(prediction=[model.labels[j] for j in p.argmax(1)])
     out = pd.concat([out, pd.DataFrame(p, columns=[f"p_{l}" for l in model.labels])], axis=1)
     out.attrs["skipped"] = skipped
@@ -143,8 +87,8 @@ def comparison_table(metrics: dict, ours: str = "ours") -> pd.DataFrame:
                          ours: [100 * metrics[k] for k in _METRIC_NAMES]}, index=list(_METRIC_NAMES.values())).round(2)
 
 def model_description(path, model) -> str:
-    "How a result is labelled: the model file, and a warning when its weights are random."
-    return f"{Path(path).name}: " + (RANDOM_WEIGHTS_NOTE if model.is_random_weights else "trained weights")
+    "How a result is labelled: the model file and what its weights are (random, or the model's own description)."
+    return f"{Path(path).name}: " + (RANDOM_WEIGHTS_NOTE if model.is_random_weights else model.description)
 
 # %% ../nbs/08_ravdess.ipynb #2fcd7d5c
 def _heatmaps(table: pd.DataFrame, axes, xlabel: str, ylabel: str, row_names=None):
@@ -186,11 +130,11 @@ def _trained_on_ravdess(model) -> bool:
 
 def evaluate(model, manifest: pd.DataFrame, out_dir=None, batch_size: int = 16, num_threads: int | None = None,
              progress: bool = True) -> dict:
-    """Cross-corpus metrics of `model` (a path for `open_model`, or an opened model) on `manifest`; with `out_dir`,
+    """Cross-corpus metrics of `model` (a path for `open_model`, None for the default model, or an opened model) on `manifest`; with `out_dir`,
     also writes metrics.json, predictions.csv, confusion.png and arousal.png there."""
     start = time.perf_counter()
-    path = getattr(model, "path", model)
-    model = open_model(model, num_threads) if isinstance(model, (str, Path)) else model
+    model = open_model(model, num_threads) if model is None or isinstance(model, (str, Path)) else model
+    path = model.path
     if _trained_on_ravdess(model):
         log.warning("%s: this model was trained on RAVDESS clips; its RAVDESS figures are not cross-corpus", path)
     preds = predict_clips(model, manifest, batch_size, progress)
@@ -199,6 +143,7 @@ def evaluate(model, manifest: pd.DataFrame, out_dir=None, batch_size: int = 16, 
     metrics = dict(model=str(path), description=description, random_weights=bool(model.is_random_weights),
                    note=RANDOM_WEIGHTS_NOTE if model.is_random_weights else None,
                    cross_corpus=not _trained_on_ravdess(model), labels=list(LABELS), n_clips=len(preds),
+                   window_seconds=model.window_seconds,
                    clips_per_class=preds.label.value_counts().reindex(LABELS, fill_value=0).astype(int).to_dict(),
                    **ravdess_metrics(preds.label, preds.prediction),
                    paper=dict(PAPER_RAVDESS, source=PAPER_SOURCE),
@@ -237,8 +182,8 @@ def add_cli(subparsers):
     p = subparsers.add_parser("evaluate", help="cross-corpus evaluation on RAVDESS (metrics, confusion matrix, arousal)",
                               description="Classify the four-class RAVDESS clips with MODEL and write metrics.json, "
                                           "predictions.csv, confusion.png and arousal.png, beside the paper's figures.")
-    p.add_argument("model", metavar="MODEL", help="model.onnx / model.int8.onnx, a `distilser export` directory, "
-                                                  "or a checkpoint directory from `distilser train`")
+    p.add_argument("model", metavar="MODEL", nargs="?", help="model.onnx / model.int8.onnx, a `distilser export` "
+                   "directory, or a checkpoint directory from `distilser train` (default: distilser's default model)")
     p.add_argument("--ravdess", required=True, metavar="ROOT", help="RAVDESS root (Audio_Speech_Actors_01-24/Actor_XX/...)")
     p.add_argument("--out", required=True, metavar="DIR", help="where to write the report")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")

@@ -12,23 +12,23 @@ import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 from tqdm.auto import tqdm
-from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, default_data_collator, set_seed
+from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, set_seed
 from transformers.trainer_callback import PrinterCallback
 
 import distilser
 from .data import LABELS, LABEL2ID, DistilserError, write_atomic
-from .preprocessing import PREPROCESSING, WINDOW_SECONDS, SERDataset
+from .preprocessing import SAMPLE_RATE, WINDOW_SECONDS, CropCollator, SERDataset, input_contract
 from .model import DISTILHUBERT_HUB_ID, is_random_weights, load_model, resolve_backbone
 from .loss import FocalLoss, balanced_alpha
-from .export import markdown_table
 
 log = logging.getLogger("distilser")
 RANDOM_WEIGHTS_NOTE = "random weights (offline configuration), not a result of the method"
 
 # %% auto #0
 __all__ = ['log', 'RANDOM_WEIGHTS_NOTE', 'TRAINING_DEFAULTS', 'SUMMARY_METRICS', 'compute_metrics', 'make_folds', 'split_fold',
-           'CachedClips', 'train_model', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize',
-           'CorpusArgumentError', 'loso_corpora', 'add_training_arguments', 'training_kwargs', 'add_cli']
+           'feature_extractor', 'train_model', 'model_window', 'clip_logits', 'predict', 'SettingsMismatchError',
+           'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError', 'loso_corpora', 'add_training_arguments',
+           'training_kwargs', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #be530b0d
 def compute_metrics(y_true, y_pred, labels=LABELS) -> dict:
@@ -63,24 +63,21 @@ def split_fold(manifest: pd.DataFrame, fold: dict, extra_train: pd.DataFrame | N
 
 # %% ../nbs/04_loso.ipynb #a5d9604e
 TRAINING_DEFAULTS = dict(epochs=25, batch_size=16, lr=5e-5, scheduler="cosine", warmup_ratio=0.1, weight_decay=0.01,
-                         patience=6, gamma=2.0, label_smoothing=0.1, max_seconds=WINDOW_SECONDS, seed=0)
+                         patience=6, gamma=2.0, label_smoothing=0.1, window_seconds=WINDOW_SECONDS, seed=0)
 
 def _trainer_metrics(eval_pred) -> dict:
     "The Trainer's per-epoch validation metrics: the scalars of `compute_metrics`."
     metrics = compute_metrics(eval_pred.label_ids, np.argmax(eval_pred.predictions, -1))
     return {k: v for k, v in metrics.items() if k != "confusion"}
 
-class CachedClips(torch.utils.data.Dataset):
-    "Keeps the items of a deterministic dataset (no augmentation) after their first reading: later epochs skip decoding."
-    def __init__(self, dataset): self.dataset, self.items = dataset, {}
-    def __len__(self): return len(self.dataset)
-    def __getitem__(self, i):
-        if i not in self.items: self.items[i] = self.dataset[i]
-        return self.items[i]
+def feature_extractor() -> Wav2Vec2FeatureExtractor:
+    "The input settings in `transformers`' form: 16 kHz mono waveforms, no padding, no normalisation."
+    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=False,
+                                    return_attention_mask=False)
 
 def train_model(train_df, val_df, out_dir, backbone=DISTILHUBERT_HUB_ID, epochs=25, batch_size=16, lr=5e-5,
                 scheduler="cosine", warmup_ratio=0.1, weight_decay=0.01, patience=6, gamma=2.0, label_smoothing=0.1,
-                max_seconds=WINDOW_SECONDS, seed=0, augment=True, freeze_feature_encoder=True, model_overrides=None,
+                window_seconds=WINDOW_SECONDS, seed=0, augment=True, freeze_feature_encoder=True, model_overrides=None,
                 progress=True, num_workers=None):
     "Train a classifier on `train_df`, early-stopped on `val_df`'s UA; returns `(trainer, validation metrics)`."
     set_seed(seed)
@@ -90,32 +87,44 @@ def train_model(train_df, val_df, out_dir, backbone=DISTILHUBERT_HUB_ID, epochs=
     checkpoints = Path(out_dir)/"checkpoints"
     args = TrainingArguments(
         output_dir=str(checkpoints), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=batch_size, learning_rate=lr, lr_scheduler_type=scheduler,
+        per_device_eval_batch_size=1, learning_rate=lr, lr_scheduler_type=scheduler, group_by_length=True,
         warmup_ratio=warmup_ratio, weight_decay=weight_decay, optim="adamw_torch",
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch", save_total_limit=1,
         save_only_model=True, load_best_model_at_end=True, metric_for_best_model="ua", greater_is_better=True,
         fp16=gpu, use_cpu=not gpu, seed=seed, data_seed=seed, report_to="none", disable_tqdm=not progress,
         dataloader_num_workers=(4 if gpu else 0) if num_workers is None else num_workers)
     trainer = Trainer(
-        model=model, args=args, data_collator=default_data_collator, compute_metrics=_trainer_metrics,
-        train_dataset=SERDataset(train_df, train=True, seed=seed, max_seconds=max_seconds) if augment
-                      else CachedClips(SERDataset(train_df, max_seconds=max_seconds)),
-        eval_dataset=CachedClips(SERDataset(val_df, max_seconds=max_seconds)),
+        model=model, args=args, data_collator=CropCollator(seed), compute_metrics=_trainer_metrics,
+        processing_class=feature_extractor(),  # names the input for group_by_length
+        train_dataset=SERDataset(train_df, train=augment, seed=seed, window_seconds=window_seconds),
+        eval_dataset=SERDataset(val_df, window_seconds=window_seconds),
         compute_loss_func=lambda outputs, labels, num_items_in_batch=None: focal(outputs.logits, labels),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)])
     if not progress: trainer.remove_callback(PrinterCallback)  # quiet: no per-epoch log dictionaries
     trainer.train()
     shutil.rmtree(checkpoints, ignore_errors=True)  # the best weights are in memory now
+    trainer.model.config.update(dict(distilser_preprocessing=input_contract(window_seconds)))
     history = [h for h in trainer.state.log_history if "eval_ua" in h]
     best_epoch = next(h["epoch"] for h in history if h["eval_ua"] == trainer.state.best_metric)
-    val = dict(predict(trainer, val_df, max_seconds)[1], epochs_run=len(history), best_epoch=int(best_epoch))
+    val = dict(predict(trainer.model, val_df)[1], epochs_run=len(history), best_epoch=int(best_epoch))
     return trainer, val
 
 # %% ../nbs/04_loso.ipynb #62b09191
-def predict(trainer, df, max_seconds=WINDOW_SECONDS):
-    "`(predictions, metrics)` of a trained Trainer on the manifest `df`: one row per clip with its class probabilities."
-    ds = SERDataset(df, max_seconds=max_seconds)
-    logits = trainer.predict(ds).predictions
+def model_window(model) -> float:
+    "The window (seconds) a trained model was trained with, from its config."
+    return float(getattr(model.config, "distilser_preprocessing", input_contract())["window_seconds"])
+
+def clip_logits(model, clips) -> np.ndarray:
+    "Logits `[len(clips), labels]` of a PyTorch classifier, one unpadded clip at a time (as it was validated)."
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        return np.concatenate([model.eval()(input_values=torch.from_numpy(np.asarray(x, np.float32))[None].to(device))
+                               .logits.float().cpu().numpy() for x in clips]) if len(clips) else np.zeros((0, len(LABELS)))
+
+def predict(model, df):
+    "`(predictions, metrics)` of a trained model on the manifest `df` in its own window: one row per clip, in order."
+    ds = SERDataset(df, window_seconds=model_window(model))
+    logits = clip_logits(model, [ds.clip(i) for i in range(len(ds))])
     probs = torch.from_numpy(logits).float().softmax(-1).numpy()
     y_true, y_pred = ds.df.label.map(LABEL2ID).to_numpy(), probs.argmax(-1)
     keep = [c for c in ("path", "corpus", "speaker", "group") if c in ds.df]
@@ -158,8 +167,9 @@ def run_loso(manifest: pd.DataFrame, out_dir, extra_train: pd.DataFrame | None =
             continue
         train, val, test = split_fold(manifest, fold, extra_train)
         trainer, val_metrics = train_model(train, val, fold_dir, backbone=backbone, progress=progress, **hyper)
-        preds, test_metrics = predict(trainer, test, settings["max_seconds"])
-        config = dict(fold=fold, settings=settings, preprocessing=PREPROCESSING, environment=_environment(),
+        preds, test_metrics = predict(trainer.model, test)
+        config = dict(fold=fold, settings=settings, preprocessing=input_contract(settings["window_seconds"]),
+                      environment=_environment(),
                       validation_rule="test bucket k, validate bucket k+1 (cyclic), train on the rest",
                       sizes=dict(train=len(train), validation=len(val), test=len(preds)),
                       train_counts=train.label.value_counts().reindex(LABELS, fill_value=0).to_dict(),
@@ -194,35 +204,40 @@ def summarize(out_dir) -> pd.DataFrame:
     nice.index.name = "metric"
     title = f"# LOSO summary: {len(folds)} folds" + (f"\n\n**{RANDOM_WEIGHTS_NOTE}**" if random else "")
     write_atomic(out_dir/"summary.csv", table.to_csv(index_label="fold"))
-    write_atomic(out_dir/"summary.md", title + "\n\n" + markdown_table(nice))
+    write_atomic(out_dir/"summary.md", title + "\n\n" + nice.to_markdown())
     return table
 
 # %% ../nbs/04_loso.ipynb #72cd0005
 class CorpusArgumentError(DistilserError):
-    "Corpus options that do not make a cross-validation (CREMA-D is training data only)."
+    "Corpus options that do not make a cross-validation."
 
 def loso_corpora(iemocap=None, ravdess=None, cremad=None):
-    "`(manifest, extra_train, n_folds)` for a LOSO run: IEMOCAP by session (+ CREMA-D for training), or RAVDESS by actor."
+    """`(manifest, extra_train, n_folds)` for a LOSO run: IEMOCAP by session (+ CREMA-D for training), or the actors
+    of RAVDESS or of CREMA-D alone in five folds."""
     from distilser.data import cremad_manifest, iemocap_manifest, ravdess_manifest
-    if (iemocap is None) == (ravdess is None):
-        raise CorpusArgumentError("give exactly one of --iemocap ROOT or --ravdess ROOT to cross-validate on")
+    if iemocap is not None and ravdess is not None:
+        raise CorpusArgumentError("give one of --iemocap ROOT or --ravdess ROOT to cross-validate on, not both")
     if ravdess is not None:
         if cremad is not None:
-            raise CorpusArgumentError("--cremad goes with --iemocap (CREMA-D joins IEMOCAP's training sets)")
+            raise CorpusArgumentError("--cremad goes with --iemocap (CREMA-D joins IEMOCAP's training sets) or alone")
         return ravdess_manifest(ravdess), None, 5
-    return iemocap_manifest(iemocap), cremad_manifest(cremad) if cremad is not None else None, None
+    if iemocap is not None:
+        return iemocap_manifest(iemocap), cremad_manifest(cremad) if cremad is not None else None, None
+    if cremad is not None: return cremad_manifest(cremad), None, 5
+    raise CorpusArgumentError("no corpus: give --iemocap ROOT (with --cremad ROOT for training), --ravdess ROOT or --cremad ROOT")
 
 def add_training_arguments(p):
-    "The training options shared by `distilser loso` and `distilser study` (defaults: the paper's recipe)."
+    "The training options shared by `distilser loso`, `study` and `train` (defaults: the paper's recipe)."
     d = TRAINING_DEFAULTS
     p.add_argument("--out", required=True, help="output directory (loso and study: a rerun skips finished folds)")
     p.add_argument("--backbone", default=DISTILHUBERT_HUB_ID,
-                   help="hub id, local model directory, or offline:tiny|distilhubert|wav2vec2-base (random weights)")
+                   help="hub id, local model directory, or offline:tiny|distilhubert|wav2vec2-base|melcnn (random weights)")
     p.add_argument("--epochs", type=int, default=d["epochs"])
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--lr", type=float, default=d["lr"], help="peak learning rate (cosine schedule, warmup 0.1)")
     p.add_argument("--patience", type=int, default=d["patience"], help="early stopping on validation UA, in epochs")
-    p.add_argument("--max-seconds", type=float, default=d["max_seconds"], help="window: clips are padded or cut to it")
+    p.add_argument("--window-seconds", type=float, default=d["window_seconds"],
+                   help="clips are cut to this window (never padded); recorded in the model for deployment")
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--train-encoder", action="store_true", help="also train the convolutional feature encoder")
@@ -230,7 +245,7 @@ def add_training_arguments(p):
 def training_kwargs(args) -> dict:
     "`run_loso` keywords from options parsed by `add_training_arguments`."
     return dict(backbone=args.backbone, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                patience=args.patience, max_seconds=args.max_seconds, seed=args.seed,
+                patience=args.patience, window_seconds=args.window_seconds, seed=args.seed,
                 augment=not args.no_augment, freeze_feature_encoder=not args.train_encoder)
 
 def _loso_command(args) -> int:
@@ -241,10 +256,11 @@ def _loso_command(args) -> int:
 
 def add_cli(subparsers):
     "Add `distilser loso` to the command line."
-    p = subparsers.add_parser("loso", help="speaker-independent cross-validation: IEMOCAP sessions or RAVDESS actors",
+    p = subparsers.add_parser("loso", help="speaker-independent cross-validation: IEMOCAP sessions, or RAVDESS or CREMA-D actors",
                               description="Leave-one-group-out cross-validation; each fold's results are kept as it finishes.")
     p.add_argument("--iemocap", metavar="ROOT", help="IEMOCAP root: five folds, one session each")
     p.add_argument("--ravdess", metavar="ROOT", help="RAVDESS root: actors dealt into five folds")
-    p.add_argument("--cremad", metavar="ROOT", help="CREMA-D root: added to every IEMOCAP training set")
+    p.add_argument("--cremad", metavar="ROOT", help="CREMA-D root: added to every IEMOCAP training set, or alone: "
+                                                    "its actors dealt into five folds")
     add_training_arguments(p)
     p.set_defaults(func=_loso_command)

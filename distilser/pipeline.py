@@ -6,7 +6,7 @@
 __all__ = ['VAD_FRAME', 'VAD_CONTEXT', 'BLOCK_SAMPLES', 'MIN_TAIL_SECONDS', 'make_voice_note', 'open_audio', 'audio_duration',
            'stream_audio', 'StreamingVAD', 'detect_speech', 'window_bounds', 'speech_to_file', 'speech_windows',
            'prepare_window', 'classify_windows', 'note_probabilities', 'arousal_summary', 'NoteAnalysis',
-           'analyze_file', 'plot_timeline', 'resolve_model', 'plot_path', 'run_analyze', 'add_cli']
+           'analyze_file', 'analyze', 'plot_timeline', 'plot_path', 'run_analyze', 'add_cli']
 
 # %% ../nbs/09_pipeline.ipynb #e335720d
 import json, sys, warnings
@@ -28,7 +28,7 @@ torch.set_num_threads(_torch_threads)
 
 from .data import DistilserError, LABELS, AROUSAL, audio_problem
 from .preprocessing import PREPROCESSING, SAMPLE_RATE, AudioError, load_audio, pre_emphasis, peak_normalize
-from .export import OnnxClassifier
+from .export import OnnxClassifier, open_model, softmax
 
 # %% ../nbs/09_pipeline.ipynb #fc9431eb
 VAD_FRAME = 512                  # samples per silero-vad decision at 16 kHz (32 ms)
@@ -175,15 +175,14 @@ def prepare_window(x, preprocessing: dict = PREPROCESSING) -> np.ndarray:
     "The model input for one window of 16 kHz speech: distilser's pre-emphasis, then peak normalisation."
     return peak_normalize(pre_emphasis(np.asarray(x, np.float32), preprocessing['pre_emphasis']), preprocessing['peak'])
 
-def classify_windows(model: OnnxClassifier, windows, batch_size=8):
+def classify_windows(model, windows, batch_size=8):
     "Yield the class probabilities of each window in order; consecutive windows of equal length share a batch."
     batch = []
     for x in windows:
-        if batch and (len(x) != len(batch[0]) or len(batch) == batch_size):
-            yield from model.predict_proba(np.stack(batch))
-            batch = []
         batch.append(prepare_window(x, model.preprocessing))  # the coefficients stored in the model file
-    if batch: yield from model.predict_proba(np.stack(batch))
+        if len(batch) == batch_size:
+            yield from softmax(model.clip_logits(batch, batch_size)); batch = []
+    if batch: yield from softmax(model.clip_logits(batch, batch_size))
 
 def note_probabilities(probs, seconds) -> np.ndarray:
     "One distribution for the note: the window probabilities averaged, weighted by the seconds of speech in each."
@@ -212,6 +211,12 @@ class NoteAnalysis:
     def emotion(self) -> str | None: return max(self.probabilities, key=self.probabilities.get) if self.probabilities else None
     @property
     def arousal(self) -> dict | None: return arousal_summary(self.probabilities) if self.probabilities else None
+
+    def __repr__(self) -> str:
+        if not self.probabilities: return f"NoteAnalysis({Path(self.path).name}: no speech detected)"
+        return (f"NoteAnalysis({Path(self.path).name}: {self.emotion} {self.probabilities[self.emotion]:.0%}, "
+                f"{self.arousal['level']} arousal, {self.speech_seconds:.1f} s of speech in {_count(len(self.windows), 'window')}"
+                f"{'; random weights' if self.random_weights else ''})")
 
     def to_dict(self) -> dict:
         "Everything, JSON-ready."
@@ -263,6 +268,12 @@ def analyze_file(path, model: OnnxClassifier, hop_seconds=None, min_tail_seconds
     note = dict(zip(model.labels, map(float, note_probabilities(probs, seconds))))
     return NoteAnalysis(str(path), duration, speech, windows, note, model.is_random_weights)
 
+# %% ../nbs/09_pipeline.ipynb #f508a4b3
+def analyze(path, model=None, **kwargs) -> NoteAnalysis:
+    "Emotion of the audio file `path` with `model` (a path, an opened model, or None: distilser's default model)."
+    model = open_model(model) if model is None or isinstance(model, (str, Path)) else model
+    return analyze_file(path, model, **kwargs)
+
 # %% ../nbs/09_pipeline.ipynb #c27753fe
 def plot_timeline(result: NoteAnalysis, labels=LABELS):
     "Figure: per-window probabilities as stacked bars along the note's time, the speech regions underneath."
@@ -288,11 +299,6 @@ def plot_timeline(result: NoteAnalysis, labels=LABELS):
     return fig
 
 # %% ../nbs/09_pipeline.ipynb #aab71906
-def resolve_model(path) -> Path:
-    "`path` itself, or the int8 model inside a directory written by `distilser export`."
-    path = Path(path)
-    return path / 'model.int8.onnx' if path.is_dir() else path
-
 def plot_path(plot, path, several: bool) -> Path:
     "Where the timeline of `path` goes: `plot` for a single input, `plot` with the input's name added for several."
     plot = Path(plot)
@@ -300,7 +306,7 @@ def plot_path(plot, path, several: bool) -> Path:
 
 def run_analyze(args) -> int:
     "`distilser analyze`: returns 0 when at least one file was analysed, 2 when none could be."
-    model = OnnxClassifier(resolve_model(args.model), num_threads=args.threads)
+    model = open_model(args.model, num_threads=args.threads)
     if args.plot: Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
     vad, records = StreamingVAD(), []
     for path in args.files:
@@ -320,11 +326,12 @@ def run_analyze(args) -> int:
 
 def add_cli(subparsers):
     "Add `analyze` to the `distilser` command line."
-    p = subparsers.add_parser('analyze', help='emotion of long voice notes (VAD, 8 s windows, ONNX model)',
+    p = subparsers.add_parser('analyze', help="emotion of voice notes (VAD, the model's windows, ONNX model)",
                               description='Find the speech in each FILE, classify it in windows with the exported ONNX '
                                           'model and print one emotion per file with its timeline.')
     p.add_argument('files', nargs='+', metavar='FILE', help='audio files (any rate, mono or stereo, any length)')
-    p.add_argument('--model', required=True, metavar='MODEL', help='model.onnx / model.int8.onnx, or the directory of `distilser export` (uses the int8 model)')
+    p.add_argument('--model', metavar='MODEL', help="model.onnx / model.int8.onnx, the directory of `distilser export` "
+                   "(its int8 model), or a checkpoint directory (default: distilser's default model)")
     p.add_argument('--json', action='store_true', help='print a JSON list with one record per file')
     p.add_argument('--plot', metavar='PNG', help='save the timeline figure (several files: one figure each, named after the file)')
     p.add_argument('--threads', type=int, default=None, metavar='N', help='ONNX Runtime threads (default: its own choice)')

@@ -8,18 +8,17 @@ import json, math
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
-from transformers import Wav2Vec2FeatureExtractor
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from .data import LABELS, DistilserError, log, iemocap_manifest, cremad_manifest, ravdess_manifest, write_atomic
-from .preprocessing import PREPROCESSING, SAMPLE_RATE
+from .preprocessing import input_contract
 from .model import DISTILHUBERT_HUB_ID, is_random_weights
-from .loso import (TRAINING_DEFAULTS, RANDOM_WEIGHTS_NOTE, add_training_arguments, predict, train_model,
-                            training_kwargs)
+from .loso import (TRAINING_DEFAULTS, RANDOM_WEIGHTS_NOTE, add_training_arguments, feature_extractor, predict,
+                            train_model, training_kwargs)
 
 # %% auto #0
-__all__ = ['PAPER_PRODUCTION', 'PAPER_PRODUCTION_SOURCE', 'HOLDOUT_FRACTION', 'TRAINING_ONLY_CORPORA', 'production_split',
-           'production_manifest', 'describe_training_data', 'feature_extractor', 'train_production', 'production_table',
+__all__ = ['PAPER_PRODUCTION', 'PAPER_PRODUCTION_SOURCE', 'HOLDOUT_FRACTION', 'TRAINING_ONLY_CORPORA', 'SPLITS',
+           'production_split', 'production_manifest', 'describe_training_data', 'train_production', 'production_table',
            'run_train', 'add_cli']
 
 # %% ../nbs/06_production.ipynb #ba4b5d49
@@ -29,19 +28,28 @@ HOLDOUT_FRACTION = 0.05
 TRAINING_ONLY_CORPORA = ("cremad",)  # CREMA-D trains and never validates or tests (paper, Sec. III-A)
 
 # %% ../nbs/06_production.ipynb #0198b0a6
-def production_split(manifest: pd.DataFrame, holdout: float = HOLDOUT_FRACTION, seed: int = 0):
-    """`(train, held_out)`: a random `holdout` share of the rows, stratified by corpus and class; rows of a
-    training-only corpus (CREMA-D) always train."""
+SPLITS = ("clips", "speakers")
+
+def production_split(manifest: pd.DataFrame, holdout: float = HOLDOUT_FRACTION, seed: int = 0, by: str = "clips"):
+    """`(train, held_out)`: a random `holdout` share of the clips (stratified by corpus and class) or of the speakers
+    (`by="speakers"`); rows of a training-only corpus (CREMA-D) always train when another corpus is given."""
+    if by not in SPLITS: raise DistilserError(f"{by}: unknown split (choose one of {', '.join(SPLITS)})")
     training_only = manifest.corpus.isin(TRAINING_ONLY_CORPORA)
+    if training_only.all() and by == "speakers": training_only = ~training_only  # CREMA-D alone validates on its own actors
     pool = manifest[~training_only]
     if pool.empty:
         raise DistilserError("the hold-out needs a corpus other than CREMA-D (which is for training only): "
-                             "give --iemocap (the paper's corpus) or --ravdess")
-    strata = pool.corpus + "/" + pool.label
-    thin = strata.value_counts()[lambda c: c < 2]
-    if len(thin): raise DistilserError(f"too few clips to hold some out: {', '.join(thin.index)} has only one")
-    n_held = max(math.ceil(holdout * len(pool)), strata.nunique())
-    train, held = train_test_split(pool, test_size=n_held, stratify=strata, random_state=seed)
+                             "give --iemocap (the paper's corpus) or --ravdess, or hold out CREMA-D actors with --split speakers")
+    if by == "speakers":
+        if pool.speaker.nunique() < 2: raise DistilserError("a hold-out by speaker needs at least two speakers")
+        keep, held = next(GroupShuffleSplit(n_splits=1, test_size=holdout, random_state=seed).split(pool, groups=pool.speaker))
+        train, held = pool.iloc[keep], pool.iloc[held]
+    else:
+        strata = pool.corpus + "/" + pool.label
+        thin = strata.value_counts()[lambda c: c < 2]
+        if len(thin): raise DistilserError(f"too few clips to hold some out: {', '.join(thin.index)} has only one")
+        n_held = max(math.ceil(holdout * len(pool)), strata.nunique())
+        train, held = train_test_split(pool, test_size=n_held, stratify=strata, random_state=seed)
     return pd.concat([train, manifest[training_only]]).reset_index(drop=True), held.reset_index(drop=True)
 
 # %% ../nbs/06_production.ipynb #8cd18360
@@ -55,46 +63,50 @@ def production_manifest(iemocap=None, cremad=None, ravdess=None) -> pd.DataFrame
         log.warning("training on RAVDESS: this model cannot be evaluated cross-corpus on RAVDESS")
     parts = [_LOADERS[name](root) for name, root in roots.items()]
     manifest = pd.concat(parts, ignore_index=True)
-    manifest.attrs = dict(roots=roots, skipped=[s for p in parts for s in p.attrs.get("skipped", [])])
+    excluded = pd.concat([pd.Series(p.attrs.get("excluded", {}), dtype=int) for p in parts]).groupby(level=0).sum()
+    manifest.attrs = dict(roots=roots, skipped=[s for p in parts for s in p.attrs.get("skipped", [])],
+                          excluded=excluded.to_dict())
     return manifest
 
-def describe_training_data(train: pd.DataFrame, held: pd.DataFrame, roots: dict, holdout: float, seed: int) -> dict:
+def describe_training_data(train: pd.DataFrame, held: pd.DataFrame, roots: dict, holdout: float, seed: int,
+                           by: str = "clips") -> dict:
     "What the model was trained and validated on: per corpus its root and clips per class in each part."
     counts = lambda df, corpus: df[df.corpus == corpus].label.value_counts().reindex(LABELS, fill_value=0).astype(int).to_dict()
     corpora = {c: dict(root=roots.get(c), train=counts(train, c), held_out=counts(held, c))
                for c in sorted(set(train.corpus) | set(held.corpus))}
     return dict(corpora=corpora, n_train=len(train), n_held_out=len(held),
-                split=f"random {1 - holdout:.0%}/{holdout:.0%}, stratified by corpus and class, seed {seed}; "
+                split=f"random {1 - holdout:.0%}/{holdout:.0%} of the speakers, seed {seed}" if by == "speakers" else
+                      f"random {1 - holdout:.0%}/{holdout:.0%}, stratified by corpus and class, seed {seed}; "
                       f"{', '.join(TRAINING_ONLY_CORPORA)} in training only")
 
 # %% ../nbs/06_production.ipynb #7633145a
-def feature_extractor() -> Wav2Vec2FeatureExtractor:
-    "The input settings in `transformers`' form: 16 kHz mono, zero padding with an attention mask, no normalisation."
-    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=False,
-                                    return_attention_mask=True)
-
 def train_production(manifest: pd.DataFrame, out_dir, backbone=DISTILHUBERT_HUB_ID, holdout: float = HOLDOUT_FRACTION,
-                     seed: int = 0, progress: bool = True, **train_kwargs) -> dict:
-    """Train the production model on `manifest` less a random stratified hold-out and write the checkpoint directory
-    `out_dir`; returns the held-out metrics (as written to `metrics.json`)."""
+                     seed: int = 0, progress: bool = True, split: str = "clips", **train_kwargs) -> dict:
+    """Train the production model on `manifest` less a random hold-out (of clips, or of speakers with
+    `split="speakers"`) and write the checkpoint directory `out_dir`; returns the held-out metrics (`metrics.json`)."""
     out = Path(out_dir)
-    train, held = production_split(manifest, holdout, seed)
+    train, held = production_split(manifest, holdout, seed, by=split)
     for name, df in [("train", train), ("held_out", held)]: write_atomic(out/"split"/f"{name}.csv", df.to_csv(index=False))
     trainer, val = train_model(train, held, out, backbone=backbone, seed=seed, progress=progress, **train_kwargs)
-    predictions, metrics = predict(trainer, held, train_kwargs.get("max_seconds", PREPROCESSING["window_seconds"]))
-    data = describe_training_data(train, held, manifest.attrs.get("roots", {}), holdout, seed)
+    predictions, metrics = predict(trainer.model, held)
+    data = describe_training_data(train, held, manifest.attrs.get("roots", {}), holdout, seed, by=split)
     model, random = trainer.model, is_random_weights(trainer.model)
-    model.config.update(dict(distilser_preprocessing=PREPROCESSING, distilser_training_data=data))
+    model.config.update(dict(distilser_training_data=data))
     model.save_pretrained(out)
     feature_extractor().save_pretrained(out)
-    settings = {**TRAINING_DEFAULTS, **train_kwargs, "backbone": str(backbone), "seed": seed, "holdout": holdout}
-    write_atomic(out/"training.json", json.dumps(dict(settings=settings, preprocessing=PREPROCESSING, training_data=data,
-                                                      epochs_run=val["epochs_run"], best_epoch=val["best_epoch"]), indent=2))
+    settings = {**TRAINING_DEFAULTS, **train_kwargs, "backbone": str(backbone), "seed": seed, "holdout": holdout, "split": split}
+    history = [{k.removeprefix("eval_"): v for k, v in h.items() if k.startswith("eval_") or k == "epoch"}
+               for h in trainer.state.log_history if "eval_ua" in h]
+    write_atomic(out/"training.json", json.dumps(dict(settings=settings, preprocessing=model.config.distilser_preprocessing,
+                                                      training_data=data, epochs_run=val["epochs_run"],
+                                                      best_epoch=val["best_epoch"], history=history), indent=2))
     write_atomic(out/"held_out_predictions.csv", predictions.to_csv(index=False))
+    caveat = ("held-out speakers, but the hold-out also chose the best epoch: an optimistic figure; cross-validation "
+              "gives the unbiased one") if split == "speakers" else ("the hold-out shares speakers with the training "
+              "set (random split) and selects the best epoch: not comparable with LOSO figures")
     result = dict(held_out=metrics, paper=dict(PAPER_PRODUCTION, source=PAPER_PRODUCTION_SOURCE),
                   random_weights=random, note=RANDOM_WEIGHTS_NOTE if random else None, backbone=str(backbone),
-                  n_held_out=len(predictions), caveat="the hold-out shares speakers with the training set (random "
-                  "split) and selects the best epoch: not comparable with LOSO figures")
+                  n_held_out=len(predictions), caveat=caveat)
     write_atomic(out/"metrics.json", json.dumps(result, indent=2))
     return result
 
@@ -110,7 +122,7 @@ def production_table(result: dict) -> pd.DataFrame:
 def run_train(args) -> int:
     "`distilser train`: the production recipe from corpus roots to a checkpoint directory."
     manifest = production_manifest(iemocap=args.iemocap, cremad=args.cremad, ravdess=args.ravdess)
-    result = train_production(manifest, args.out, holdout=args.holdout, **training_kwargs(args))
+    result = train_production(manifest, args.out, holdout=args.holdout, split=args.split, **training_kwargs(args))
     print(production_table(result).to_string())
     print(f"{result['n_held_out']} held-out clips; checkpoint written to {args.out} (next: distilser export {args.out} --out DIR)")
     if result["random_weights"]: print(f"note: {RANDOM_WEIGHTS_NOTE}")
@@ -122,9 +134,11 @@ def add_cli(subparsers):
                               description="Train the production model on IEMOCAP (+ CREMA-D for training only) less a "
                                           "random stratified 5% hold-out, and write a checkpoint for `distilser export`.")
     p.add_argument("--iemocap", metavar="ROOT", help="IEMOCAP_full_release")
-    p.add_argument("--cremad", metavar="ROOT", help="CREMA-D (training only)")
+    p.add_argument("--cremad", metavar="ROOT", help="CREMA-D (training only when another corpus is given)")
     p.add_argument("--ravdess", metavar="ROOT", help="RAVDESS, as a stand-in where IEMOCAP is missing (then no "
                                                      "cross-corpus evaluation on RAVDESS)")
     add_training_arguments(p)  # the same options and defaults as `distilser loso`
     p.add_argument("--holdout", type=float, default=HOLDOUT_FRACTION, metavar="F", help="held-out share (default 0.05)")
+    p.add_argument("--split", choices=SPLITS, default="clips",
+                   help="hold out a share of the clips (the paper's production split) or of the speakers")
     p.set_defaults(func=run_train)

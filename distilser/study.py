@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from .data import LABELS, cremad_manifest, iemocap_manifest, write_atomic
-from .export import markdown_table
 from .loso import RANDOM_WEIGHTS_NOTE, SUMMARY_METRICS, add_training_arguments, run_loso, training_kwargs
 
 # %% auto #0
@@ -77,7 +76,7 @@ def run_study(iemocap_root, cremad_root, out_dir, progress=True, **train_kwargs)
     table = study_table(only, plus, label)
     write_atomic(out_dir/"study.csv", table.to_csv())
     flat = table.copy(); flat.columns = [f"{a}: {b}" for a, b in flat.columns]
-    write_atomic(out_dir/"study.md", "# CREMA-D study (Table II layout)\n\n" + markdown_table(flat))
+    write_atomic(out_dir/"study.md", "# CREMA-D study (Table II layout)\n\n" + flat.to_markdown())
     fig = plot_per_class_f1(only, plus, title="Per-class F1" + (" (random weights)" if random else ""))
     fig.savefig(out_dir/"per_class_f1.png", dpi=120); plt.close(fig)
     return table

@@ -33,7 +33,8 @@ def tiny(tmp_path_factory) -> dict:
         warnings.simplefilter('ignore')  # offline:tiny announces its random weights; these tests know
         model = load_model(OFFLINE_TINY).eval()
         model.save_pretrained(root/'checkpoint')
-        fp32, int8 = export_onnx(root/'checkpoint', root/'export', training_data='nothing: random weights')
+        fp32, int8 = export_onnx(root/'checkpoint', root/'export', training_data='nothing: random weights',
+                                 n_calibration=8, n_guard=16, floor=0.0)  # random logits agree with nothing
     return dict(model=model, checkpoint=root/'checkpoint', export=root/'export', fp32=fp32, int8=int8)
 
 

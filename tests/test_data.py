@@ -1,12 +1,13 @@
-"Manifests from the command line on real RAVDESS data and on bad input."
+"Manifests from the command line on real RAVDESS and CREMA-D data and on bad input."
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import soundfile as sf
 
 from conftest import run_cli
-from distilser.data import LABELS, make_iemocap_fixture, make_cremad_fixture
+from distilser.data import LABELS, make_iemocap_fixture, make_cremad_fixture, sample_cremad_root
 
 
 def test_manifest_full_ravdess(full_root, tmp_path):
@@ -73,3 +74,22 @@ def test_fixtures_parse_to_their_recipes(tmp_path):
     assert r.returncode == 0, r.stderr
     assert pd.read_csv(tmp_path/'c.csv').label.value_counts().to_dict() == {'happiness': 2, 'fear': 2}
     assert '1076_MTI_SAD_XX.wav: empty file (0 bytes)' in r.stderr
+    assert '1 file skipped (empty file: 1)' in r.stdout and 'excluded by design: none' in r.stdout
+
+
+def test_manifest_names_odd_cremad_file(tmp_path):
+    "The printed summary names a misnamed CREMA-D clip, its reason and the name it should have, and counts exclusions."
+    audio, sample = tmp_path/'CREMA-D'/'AudioWAV', sample_cremad_root()/'AudioWAV'
+    audio.mkdir(parents=True)
+    for f in sorted(sample.glob('1002_*'))[:4]: shutil.copy(f, audio)
+    sf.write(audio/'1040_ITH_SAD_X.wav', *sf.read(sample/'1013_ITH_SAD_XX.flac'))   # as in the public release
+    shutil.copy(sample/'1015_DFA_NEU_XX.flac', audio/'1015_DFA_FEA_XX.flac')         # fear: excluded by design
+    r = run_cli('manifest', 'cremad', audio.parent, '--out', tmp_path/'c.csv')
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(tmp_path/'c.csv')) == 4
+    odd = (f'{audio/"1040_ITH_SAD_X.wav"}: unexpected name (CREMA-D names are <actor>_<sentence>_<emotion>_<level>.wav '
+           'with level LO, MD, HI or XX); did you mean 1040_ITH_SAD_XX.wav?')
+    assert '4 clips, 1 speakers' in r.stdout
+    assert f'1 file skipped (unexpected name: 1):\n  {odd}\n' in r.stdout
+    assert 'excluded by design: 1 clip (fear 1)' in r.stdout
+    assert odd in r.stderr and 'Traceback' not in r.stderr  # logged as well, as it happens

@@ -1,4 +1,4 @@
-"distilser.loso: metrics, folds, CREMA-D kept in training, and a resumable `distilser loso` run on real RAVDESS audio."
+"`distilser loso` as a user runs it: a resumable five-fold run on real RAVDESS audio (the notebook tests the parts)."
 import json, shutil
 
 import numpy as np
@@ -6,35 +6,6 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from distilser.data import cremad_manifest, iemocap_manifest, make_cremad_fixture, make_iemocap_fixture
-from distilser.loso import compute_metrics, make_folds, split_fold
-
-
-def test_metrics_against_hand_counts():
-    m = compute_metrics([0, 0, 0, 0, 1, 1, 2, 3, 3, 3], [0, 0, 1, 1, 1, 1, 2, 3, 3, 2])
-    assert m["wa"] == pytest.approx(7 / 10)
-    assert m["ua"] == pytest.approx((2 / 4 + 1 + 1 + 2 / 3) / 4)
-    assert m["f1_anger"] == pytest.approx(2 * 1 * 0.5 / 1.5)
-    assert m["f1_happiness"] == pytest.approx(2 * 0.5 * 1 / 1.5)
-    assert m["macro_f1"] == pytest.approx(np.mean([m[k] for k in ("f1_anger", "f1_happiness", "f1_neutral", "f1_sadness")]))
-    assert m["confusion"] == [[2, 2, 0, 0], [0, 2, 0, 0], [0, 0, 1, 0], [0, 0, 1, 2]]
-
-
-def test_session_folds_validate_on_the_next_session():
-    folds = make_folds([f"Session{s}" for s in (3, 1, 5, 2, 4)])
-    assert [(f["test"], f["validation"]) for f in folds] == [([f"Session{s}"], [f"Session{s % 5 + 1}"]) for s in range(1, 6)]
-    assert all(len(f["train"]) == 3 for f in folds)
-
-
-def test_cremad_only_ever_trains(tmp_path):
-    iemocap = iemocap_manifest(make_iemocap_fixture(tmp_path/"i", categories=("neu", "hap", "ang", "sad")))
-    cremad = cremad_manifest(make_cremad_fixture(tmp_path/"c", actors=(1001,), sentences=("DFA",)))
-    assert len(cremad) == 4  # ANG HAP NEU SAD; the empty file is reported and skipped
-    for fold in make_folds(iemocap.group):
-        train, val, test = split_fold(iemocap, fold, extra_train=cremad)
-        assert (train.corpus == "cremad").sum() == len(cremad)
-        assert set(val.corpus) == set(test.corpus) == {"iemocap"}
-        assert set(test.group) == set(fold["test"]) and not set(test.speaker) & set(train.speaker)
 
 
 def fold_files(out, folds):
@@ -44,7 +15,7 @@ def fold_files(out, folds):
 def test_cli_loso_ravdess_writes_folds_and_resumes(subset_root, tmp_path):
     out = tmp_path/"run"
     args = ["loso", "--ravdess", subset_root, "--out", out, "--epochs", "1", "--backbone", "offline:tiny",
-            "--max-seconds", "3"]
+            "--window-seconds", "3"]
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr[-2000:]
     for k in range(1, 6):

@@ -3,21 +3,20 @@ import warnings
 
 import pytest
 import torch
-from transformers import default_data_collator
-
 from conftest import run_cli
 from distilser.data import ravdess_manifest
-from distilser.preprocessing import SERDataset
+from distilser.preprocessing import load_clip
 from distilser.model import (OFFLINE_DISTILHUBERT, OFFLINE_TINY, BackboneError, RandomWeightsWarning, count_parameters,
                              is_random_weights, load_model)
 
 
 @pytest.fixture(scope="module")
 def batch(subset_root):
-    "One real RAVDESS clip per class, preprocessed, in 4-second windows with their masks."
-    clips = ravdess_manifest(subset_root).groupby("label").head(1)
-    ds = SERDataset(clips, max_seconds=4.0)
-    return default_data_collator([ds[i] for i in range(len(ds))])
+    "One real RAVDESS clip per class, preprocessed, zero-padded to 4 s with their masks (the paper's batches)."
+    clips = [load_clip(p, 4.0) for p in ravdess_manifest(subset_root).groupby("label").head(1).path]
+    x, mask = torch.zeros(len(clips), 64_000), torch.zeros(len(clips), 64_000, dtype=torch.long)
+    for i, c in enumerate(clips): x[i, :len(c)], mask[i, :len(c)] = torch.from_numpy(c), 1
+    return dict(input_values=x, attention_mask=mask)
 
 
 def quiet(backbone, **kw):

@@ -8,8 +8,8 @@ import pytest
 from conftest import run_cli
 from distilser.cli import main
 from distilser.data import LABELS, LABEL2ID, ravdess_manifest, make_iemocap_fixture, make_cremad_fixture
-from distilser.evaluate import open_model, predict_clips
-from distilser.export import OnnxClassifier, export_onnx
+from distilser.evaluate import predict_clips
+from distilser.export import OnnxClassifier, export_onnx, open_model, read_metadata
 from distilser.loso import RANDOM_WEIGHTS_NOTE, compute_metrics
 from distilser.model import OFFLINE_TINY, RandomWeightsWarning, is_random_weights, load_model
 from distilser.production import PAPER_PRODUCTION, production_manifest, production_split
@@ -100,7 +100,7 @@ def test_checkpoint_is_ready_for_export(trained, tmp_path):
     out, _ = trained
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RandomWeightsWarning)
-        _, int8 = export_onnx(out, tmp_path/'export')
+        _, int8 = export_onnx(out, tmp_path/'export', n_calibration=8, n_guard=16, floor=0.0)
     model = OnnxClassifier(int8)
     assert model.labels == LABELS and model.is_random_weights
     assert 'ravdess' in model.metadata['training_data']
@@ -117,3 +117,22 @@ def test_train_with_a_missing_root(tmp_path, capsys):
     err = capsys.readouterr().err
     assert 'no-iemocap' in err and 'Traceback' not in err
     assert not (tmp_path/'x').exists()
+
+
+def test_window_travels_from_training_to_deployment(subset_root, tmp_path):
+    "A model trained on 4 s windows is exported with 4 s in its metadata and analysed in 4 s windows."
+    from distilser.pipeline import make_voice_note
+    ckpt, onnx_dir = tmp_path/'ckpt', tmp_path/'onnx'
+    r = run_cli('train', '--ravdess', subset_root, '--out', ckpt, '--backbone', 'offline:melcnn', '--epochs', 1,
+                '--lr', '1e-3', '--window-seconds', 4)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((ckpt/'config.json').read_text())['distilser_preprocessing']['window_seconds'] == 4.0
+    r = run_cli('export', ckpt, '--out', onnx_dir, '--calibration-clips', 8, '--guard-clips', 16, '--floor', 0)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert read_metadata(onnx_dir/'model.int8.onnx')['window_seconds'] == '4.0'
+    clips = ravdess_manifest(subset_root).path[:6].tolist()
+    make_voice_note(clips, [0.5] * 7, tmp_path/'note.flac')
+    r = run_cli('analyze', tmp_path/'note.flac', '--model', onnx_dir, '--json')
+    assert r.returncode == 0, r.stderr[-3000:]
+    windows = json.loads(r.stdout)[0]['windows']
+    assert len(windows) > 1 and max(w['speech'] for w in windows) == pytest.approx(4.0)

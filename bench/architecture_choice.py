@@ -1,0 +1,66 @@
+"""Which small model learns emotion from scratch on two CPU cores? Measured on CREMA-D validation actors only.
+
+Fold 1 of the speaker-independent CREMA-D cross-validation (actors dealt into five buckets: bucket 1 is the fold's
+test set and is not used here, bucket 2 validates, buckets 3-5 train). Each candidate is trained with the default
+model's recipe (focal loss, balanced class weights, label smoothing, augmentation, AdamW at 1e-3 with a cosine
+schedule, batch 16, 4 s windows, never padded) for the same number of epochs, every layer trained, and the best
+validation UA and the wall time are reported. RAVDESS, the cross-corpus test, is never used.
+
+    nice .venv/bin/python bench/architecture_choice.py --cremad /path/to/CREMA-D
+"""
+import argparse, platform, tempfile, time, warnings
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from distilser.data import cremad_manifest
+from distilser.loso import make_folds, split_fold, train_model
+from distilser.model import OFFLINE_MELCNN, OFFLINE_TINY, RandomWeightsWarning, count_parameters
+
+LEARNING_CHECK_LEARNER = dict(  # bench/learning_check.py's narrow DistilHuBERT layout
+    hidden_size=64, num_attention_heads=2, intermediate_size=128, classifier_proj_size=64, conv_dim=(64,) * 4,
+    conv_kernel=(20, 8, 4, 4), conv_stride=(10, 4, 4, 2), conv_bias=True, feat_extract_norm="layer",
+    num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=4)
+CANDIDATES = {
+    "log-mel CNN, 16-32-64-128 channels (offline:melcnn)": dict(backbone=OFFLINE_MELCNN),
+    "log-mel CNN, 32-64-128-128 channels": dict(backbone=OFFLINE_MELCNN, model_overrides=dict(channels=(32, 64, 128, 128))),
+    "DistilHuBERT layout, narrow (64 wide, 4 conv + 2 transformer layers)":
+        dict(backbone=OFFLINE_TINY, model_overrides=LEARNING_CHECK_LEARNER),
+}
+RESULTS = Path(__file__).parent/"results"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cremad", required=True, help="CREMA-D root")
+    p.add_argument("--epochs", type=int, default=12)
+    args = p.parse_args(argv)
+    warnings.simplefilter("ignore", RandomWeightsWarning)  # every candidate starts from random weights, by design
+    manifest = cremad_manifest(args.cremad)
+    fold = make_folds(manifest.group, 5)[0]
+    train, val, _ = split_fold(manifest, fold)
+    rows = []
+    for name, kw in CANDIDATES.items():
+        start = time.time()
+        with tempfile.TemporaryDirectory() as d:
+            trainer, metrics = train_model(train, val, d, lr=1e-3, window_seconds=4.0, epochs=args.epochs,
+                                           patience=args.epochs, freeze_feature_encoder=False, progress=False, **kw)
+        history = [h["eval_ua"] for h in trainer.state.log_history if "eval_ua" in h]
+        rows.append(dict(model=name, parameters=count_parameters(trainer.model), best_validation_ua=metrics["ua"],
+                         best_epoch=metrics["best_epoch"], ua_after_1_epoch=history[0], minutes=(time.time() - start) / 60))
+        print(rows[-1], flush=True)
+    table = pd.DataFrame(rows).set_index("model")
+    note = (f"CREMA-D fold 1: {len(train)} training clips ({len(fold['train'])} actors), {len(val)} validation clips "
+            f"({len(fold['validation'])} actors); {args.epochs} epochs each, every layer trained, lr 1e-3, 4 s windows; "
+            f"best validation UA over the epochs (chance 0.25). Random initial weights trained on CREMA-D by this "
+            f"script; RAVDESS never used. {platform.processor() or platform.machine()}, 2 cores, {date.today()}; "
+            f"`nice .venv/bin/python bench/architecture_choice.py --cremad CREMA-D`.")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS/"architecture_choice.md").write_text("# Architecture choice on CREMA-D validation actors\n\n"
+        + table.to_markdown(floatfmt=".3f", intfmt=",") + "\n\n" + note + "\n")
+    print(table.round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()

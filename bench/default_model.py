@@ -1,0 +1,103 @@
+"""Figures of distilser's default model (log-mel CNN trained from scratch on CREMA-D): cross-validation, RAVDESS, int8.
+
+Reads the speaker-independent five-fold CREMA-D cross-validation run with the default model's recipe
+(`distilser loso --cremad CREMA-D --backbone offline:melcnn --lr 1e-3 --window-seconds 4 --out runs/cremad_cv`),
+evaluates the shipped fp32 and int8 files on all 672 four-class RAVDESS clips, times both on one 4 s window
+(interleaved, 1 and 2 threads), writes bench/results/default_model_*.md and the confusion figure, and rewrites the
+model card (models/<name>/README.md) with the same tables.
+
+    nice .venv/bin/python bench/default_model.py --cv runs/cremad_cv --ravdess ../shared/data/ravdess
+"""
+import argparse, json, shutil, time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from distilser.data import REPO_ROOT, ravdess_manifest, sample_cremad_root, cremad_manifest
+from distilser.default_model import CREMAD_CITATION, int8_fidelity, model_card
+from distilser.evaluate import comparison_table, evaluate
+from distilser.export import DEFAULT_MODEL, OnnxClassifier
+from distilser.int8_speed import cpu_label, latencies
+from distilser.loso import SUMMARY_METRICS, summarize
+from distilser.preprocessing import SAMPLE_RATE, load_clip
+
+RESULTS = REPO_ROOT/"bench"/"results"
+LABEL = ("distilser default model (log-mel CNN trained from scratch on CREMA-D by this project; not the paper's "
+         "pretrained DistilHuBERT)")
+TARGETS = dict(cv_ua=0.60, ravdess_ua=0.46, recall_sadness=0.30, int8_mb=5.0, agreement=0.99, ua_change_points=0.5)
+
+
+def cv_table(cv_dir) -> tuple[pd.DataFrame, float]:
+    "Mean ± std and per-fold test metrics of the CREMA-D cross-validation."
+    table = summarize(cv_dir)
+    folds = [i for i in table.index if i.startswith("fold_")]
+    nice = pd.DataFrame({"mean ± std": [f"{table.loc['mean', m]:.3f} ± {table.loc['std', m]:.3f}" for m in SUMMARY_METRICS],
+                         **{f: [f"{table.loc[f, m]:.3f}" for m in SUMMARY_METRICS] for f in folds}}, index=SUMMARY_METRICS)
+    return nice, float(table.loc["mean", "ua"])
+
+
+def window_of_speech(seconds: float) -> np.ndarray:
+    "Real CREMA-D speech, preprocessed clips put end to end, cut to `seconds`."
+    clips = [load_clip(p) for p in cremad_manifest(sample_cremad_root()).path[:8]]
+    return np.concatenate(clips)[:round(seconds * SAMPLE_RATE)][None].astype(np.float32)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cv", required=True, help="the LOSO output directory of the CREMA-D cross-validation")
+    p.add_argument("--ravdess", required=True, help="the full RAVDESS root (672 four-class clips)")
+    p.add_argument("--repeats", type=int, default=20)
+    args = p.parse_args(argv)
+    model_dir = REPO_ROOT/"models"/DEFAULT_MODEL
+    fp32, int8 = model_dir/"model.onnx", model_dir/"model.int8.onnx"
+    cv, cv_ua = cv_table(args.cv)
+    manifest = ravdess_manifest(args.ravdess)
+    reports = REPO_ROOT/"runs"/"default_model_ravdess"
+    results = {path.name: evaluate(path, manifest, out_dir=reports/path.stem, progress=False) for path in (fp32, int8)}
+    m = results[int8.name]
+    ravdess = comparison_table(m, "int8 (shipped)").join(comparison_table(results[fp32.name], "fp32").iloc[:, 1:])
+    fidelity = int8_fidelity(reports)
+    x = window_of_speech(4.0)
+    speed = []
+    for threads in (1, 2):
+        t = latencies([fp32, int8], x, threads, args.repeats)
+        speed.append(dict(threads=threads, fp32_ms=1000 * t[fp32], int8_ms=1000 * t[int8], ratio=t[int8] / t[fp32]))
+    sizes = pd.DataFrame([dict(file=f.name, MB=f.stat().st_size / 1e6) for f in (fp32, int8)])
+    checks = {f"CREMA-D five-fold UA ≥ {TARGETS['cv_ua']}": cv_ua >= TARGETS["cv_ua"],
+              f"RAVDESS UA (int8) ≥ {TARGETS['ravdess_ua']}": m["ua"] >= TARGETS["ravdess_ua"],
+              f"RAVDESS sadness recall ≥ {TARGETS['recall_sadness']}": m["recall_sadness"] >= TARGETS["recall_sadness"],
+              f"int8 file ≤ {TARGETS['int8_mb']} MB": int8.stat().st_size / 1e6 <= TARGETS["int8_mb"],
+              f"int8/fp32 top-1 agreement on RAVDESS ≥ {TARGETS['agreement']:.0%}": fidelity.agreement[0] >= TARGETS["agreement"],
+              f"UA change int8 vs fp32 ≤ {TARGETS['ua_change_points']} points":
+                  abs(fidelity.ua_change_points[0]) <= TARGETS["ua_change_points"]}
+    for line, ok in checks.items(): print(("met:    " if ok else "missed: ") + line)
+    stamp = f"{date.today()}, `nice .venv/bin/python bench/default_model.py --cv {args.cv} --ravdess RAVDESS`"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS/"default_model_cv.md").write_text(
+        "# Default model: speaker-independent five-fold cross-validation on CREMA-D\n\n" + cv.to_markdown() + "\n\n"
+        f"{LABEL}. CREMA-D's 91 actors dealt into five buckets; each fold tests one, validates (early stopping, best "
+        f"epoch) on the next and trains on the other three; test metrics; std over folds (ddof 1). Recipe: "
+        f"`distilser loso --cremad CREMA-D --backbone offline:melcnn --lr 1e-3 --window-seconds 4`; {stamp}.\n")
+    (RESULTS/"default_model_ravdess.md").write_text(
+        "# Default model on RAVDESS (cross-corpus) and its int8 file\n\n" + ravdess.to_markdown() + "\n\n"
+        + fidelity.to_markdown(index=False) + "\n\n" + sizes.to_markdown(index=False, floatfmt=".2f") + "\n\n"
+        + pd.DataFrame(speed).to_markdown(index=False, floatfmt=".3g") + "\n\n"
+        + "\n".join(f"- {'met' if ok else '**missed**'}: {line}" for line, ok in checks.items()) + "\n\n"
+        f"{LABEL}, on all {m['n_clips']} four-class RAVDESS clips (never used in training, calibration or any choice); "
+        f"the paper's column is its production model (pretrained DistilHuBERT on IEMOCAP). Latency: one 4 s window of "
+        f"real speech, median of {args.repeats} interleaved runs; CPU: {cpu_label()}; {stamp}.\n")
+    shutil.copy(reports/int8.stem/"confusion.png", RESULTS/"default_model_confusion.png")
+    tables = {"CREMA-D, five-fold speaker-independent cross-validation": cv.to_markdown(),
+              "RAVDESS, 672 four-class clips (cross-corpus)": ravdess.to_markdown(),
+              "int8 against fp32 on RAVDESS": fidelity.to_markdown(index=False),
+              f"Latency on one 4 s window ({cpu_label()})": pd.DataFrame(speed).to_markdown(index=False, floatfmt=".3g")}
+    command = ("distilser default-model --cremad CREMA-D --ravdess RAVDESS --out models/" + DEFAULT_MODEL +
+               "\ndistilser loso --cremad CREMA-D --backbone offline:melcnn --lr 1e-3 --window-seconds 4 --out runs/cremad_cv")
+    (model_dir/"README.md").write_text(model_card(DEFAULT_MODEL, int8, command, tables))
+    print((RESULTS/"default_model_ravdess.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
