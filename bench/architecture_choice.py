@@ -24,7 +24,10 @@ LEARNING_CHECK_LEARNER = dict(  # bench/learning_check.py's narrow DistilHuBERT 
     num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=4)
 CANDIDATES = {
     "log-mel CNN, 16-32-64-128 channels (offline:melcnn)": dict(backbone=OFFLINE_MELCNN),
-    "log-mel CNN, 32-64-128-128 channels": dict(backbone=OFFLINE_MELCNN, model_overrides=dict(channels=(32, 64, 128, 128))),
+    "log-mel CNN, 16-32-64-128 channels, per-clip mean removal":
+        dict(backbone=OFFLINE_MELCNN, model_overrides=dict(utterance_cmn=True)),
+    "log-mel CNN, 32-64-128-128 channels":
+        dict(backbone=OFFLINE_MELCNN, model_overrides=dict(channels=(32, 64, 128, 128))),
     "DistilHuBERT layout, narrow (64 wide, 4 conv + 2 transformer layers)":
         dict(backbone=OFFLINE_TINY, model_overrides=LEARNING_CHECK_LEARNER),
 }

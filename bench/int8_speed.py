@@ -1,7 +1,7 @@
 """Int8 on this CPU: speed and size of distilser's int8 recipes on the full DistilHuBERT architecture, and of the shipped
 default model.
 
-    nice .venv/bin/python bench/int8_speed.py        # a few minutes; on an otherwise idle CPU if you can
+    nice .venv/bin/python bench/int8_speed.py        # on an otherwise idle CPU if you can; the note records the time
 
 Builds the DistilHuBERT architecture with random weights (offline configuration, 8 s window), exports it to fp32 ONNX,
 builds every int8 recipe of `distilser.int8_speed.VARIANTS` from that one file (the guard off: random weights), and

@@ -19,8 +19,9 @@ from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contr
 # %% auto #0
 __all__ = ['OPSET', 'QUANTIZED_OPS', 'DEFAULT_MODEL', 'ModelFileError', 'QuantizationError', 'ort_session', 'softmax',
            'export_fp32', 'model_metadata', 'write_metadata', 'read_metadata', 'training_audio', 'calibration_clips',
-           'OnnxClassifier', 'weight_nodes', 'always_float', 'ClipReader', 'agreement', 'quantize_int8',
-           'default_model_path', 'CheckpointClassifier', 'open_model', 'export_onnx', 'export_command', 'add_cli']
+           'calibration_and_guard', 'OnnxClassifier', 'weight_nodes', 'always_float', 'ClipReader', 'agreement',
+           'quantize_int8', 'default_model_path', 'CheckpointClassifier', 'open_model', 'export_onnx', 'export_command',
+           'add_cli']
 
 # %% ../nbs/07_export.ipynb #420a1a8d
 OPSET = 20  # the first opset with a Gelu operator: one node per activation instead of five, fewer tensors to quantise
@@ -119,6 +120,13 @@ def calibration_clips(manifest, n=32, seed=0, window_seconds=WINDOW_SECONDS, ski
     picked = manifest.sample(frac=1.0, random_state=seed).groupby('label').head(per_label)
     picked = picked.groupby('label').nth(list(range(skip // manifest.label.nunique(), per_label))).head(n)
     return [load_clip(p, window_seconds) for p in picked.path]
+
+def calibration_and_guard(manifest, n_calibration=256, n_guard=256, window_seconds=WINDOW_SECONDS) -> tuple:
+    "Disjoint calibration and guard clips from `manifest`, both shrunk in proportion when it has fewer clips."
+    scale = min(1.0, len(manifest) / (n_calibration + n_guard))
+    n_calibration, n_guard = max(1, int(n_calibration * scale)), max(1, int(n_guard * scale))
+    return (calibration_clips(manifest, n_calibration, 0, window_seconds),
+            calibration_clips(manifest, n_guard, 0, window_seconds, skip=n_calibration))
 
 # %% ../nbs/07_export.ipynb #277ee774
 class OnnxClassifier:
@@ -291,7 +299,7 @@ def open_model(path=None, num_threads: int | None = None):
 
 # %% ../nbs/07_export.ipynb #539601cc
 def export_onnx(checkpoint, out_dir, calibration=None, guard=None, training_data=None, floor: float = 0.99,
-                max_float: int = 4, allow_below_floor: bool = False, n_calibration: int = 64,
+                max_float: int = 4, allow_below_floor: bool = False, n_calibration: int = 256,
                 n_guard: int = 256) -> tuple[Path, Path]:
     "Write `model.onnx` (fp32) and the guarded static `model.int8.onnx` for a checkpoint directory or a loaded model."
     import torch
@@ -300,9 +308,10 @@ def export_onnx(checkpoint, out_dir, calibration=None, guard=None, training_data
     model = checkpoint if isinstance(checkpoint, torch.nn.Module) else load_model(checkpoint, freeze_feature_encoder=False)
     fp32 = write_metadata(export_fp32(model, out_dir/'model.onnx'), model_metadata(model, training_data))
     if calibration is None or guard is None:
-        audio, window = training_audio(model), float(read_metadata(fp32)['window_seconds'])
-        calibration = calibration if calibration is not None else calibration_clips(audio, n_calibration, 0, window)
-        guard = guard if guard is not None else calibration_clips(audio, n_guard, 0, window, skip=n_calibration)
+        window = float(read_metadata(fp32)['window_seconds'])
+        own_calibration, own_guard = calibration_and_guard(training_audio(model), n_calibration, n_guard, window)
+        calibration = own_calibration if calibration is None else calibration
+        guard = own_guard if guard is None else guard
     return fp32, quantize_int8(fp32, out_dir/'model.int8.onnx', calibration, guard, floor, max_float, allow_below_floor)
 
 # %% ../nbs/07_export.ipynb #76c2dfcd
@@ -313,8 +322,7 @@ def export_command(args) -> int:
     model = load_model(args.checkpoint, freeze_feature_encoder=False)
     window = float(model_metadata(model)['window_seconds'])
     audio = training_audio(model, args.calibration)
-    calibration = calibration_clips(audio, args.calibration_clips, 0, window)
-    guard = calibration_clips(audio, args.guard_clips, 0, window, skip=args.calibration_clips)
+    calibration, guard = calibration_and_guard(audio, args.calibration_clips, args.guard_clips, window)
     fp32, int8 = export_onnx(model, args.out, calibration, guard, training_data=args.training_data, floor=args.floor,
                              max_float=args.max_float, allow_below_floor=args.allow_below_floor)
     torch_check = agreement(clip_logits(model, guard), OnnxClassifier(fp32), guard)
@@ -337,7 +345,7 @@ def add_cli(subparsers):
     p.add_argument('--out', required=True, metavar='DIR', help='where model.onnx and model.int8.onnx go')
     p.add_argument('--calibration', metavar='ROOT', help='training audio (a CREMA-D, IEMOCAP or RAVDESS root) for calibration and '
                    "the guard (default: the checkpoint's own corpus if present, else the bundled CREMA-D clips)")
-    p.add_argument('--calibration-clips', type=int, default=64, metavar='N', help='calibration clips (default 64)')
+    p.add_argument('--calibration-clips', type=int, default=256, metavar='N', help='calibration clips (default 256)')
     p.add_argument('--guard-clips', type=int, default=256, metavar='N',
                    help='other clips on which int8 must agree with fp32 (default 256: one disagreement is 0.4 %%)')
     p.add_argument('--floor', type=float, default=0.99, help='least top-1 agreement of int8 with fp32 on the guard clips')
