@@ -26,8 +26,6 @@ CANDIDATES = {
     "log-mel CNN, 16-32-64-128 channels (offline:melcnn)": dict(backbone=OFFLINE_MELCNN),
     "log-mel CNN, 16-32-64-128 channels, per-clip mean removal":
         dict(backbone=OFFLINE_MELCNN, model_overrides=dict(utterance_cmn=True)),
-    "log-mel CNN, 32-64-128-128 channels":
-        dict(backbone=OFFLINE_MELCNN, model_overrides=dict(channels=(32, 64, 128, 128))),
     "DistilHuBERT layout, narrow (64 wide, 4 conv + 2 transformer layers)":
         dict(backbone=OFFLINE_TINY, model_overrides=LEARNING_CHECK_LEARNER),
 }
@@ -37,7 +35,7 @@ RESULTS = Path(__file__).parent/"results"
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cremad", required=True, help="CREMA-D root")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=8)
     args = p.parse_args(argv)
     warnings.simplefilter("ignore", RandomWeightsWarning)  # every candidate starts from random weights, by design
     manifest = cremad_manifest(args.cremad)

@@ -8,7 +8,7 @@ model card (models/<name>/README.md) with the same tables.
 
     nice .venv/bin/python bench/default_model.py --cv runs/cremad_cv --ravdess ../shared/data/ravdess
 """
-import argparse, json, shutil, time
+import argparse, json, os, shutil, time
 from datetime import date
 from pathlib import Path
 
@@ -87,7 +87,8 @@ def main(argv=None):
         + "\n".join(f"- {'met' if ok else '**missed**'}: {line}" for line, ok in checks.items()) + "\n\n"
         f"{LABEL}, on all {m['n_clips']} four-class RAVDESS clips (never used in training, calibration or any choice); "
         f"the paper's column is its production model (pretrained DistilHuBERT on IEMOCAP). Latency: one 4 s window of "
-        f"real speech, median of {args.repeats} interleaved runs; CPU: {cpu_label()}; {stamp}.\n")
+        f"real speech, median of {args.repeats} interleaved runs; CPU: {cpu_label()}, load average "
+        f"{os.getloadavg()[0]:.1f}; {stamp}.\n")
     shutil.copy(reports/int8.stem/"confusion.png", RESULTS/"default_model_confusion.png")
     tables = {"CREMA-D, five-fold speaker-independent cross-validation": cv.to_markdown(),
               "RAVDESS, 672 four-class clips (cross-corpus)": ravdess.to_markdown(),

@@ -11,7 +11,7 @@ padded to the paper's 8 s window.
 
     nice .venv/bin/python bench/padding_policy.py
 """
-import platform, tempfile, time, warnings
+import os, platform, tempfile, time, warnings
 from datetime import date
 from pathlib import Path
 
@@ -92,7 +92,8 @@ def main():
     note = (f"Learning check's narrow DistilHuBERT layout, **random initial weights trained on RAVDESS actors 01-13 "
             f"(validation 14-16) by this script, not a result of the method**; test UA on the {len(test)} four-class "
             f"clips of actors 17-24 (chance 0.25). Latency: full DistilHuBERT architecture (random weights), PyTorch, "
-            f"2 threads, median of 5. {platform.processor() or platform.machine()}, 2 cores, {date.today()}; "
+            f"2 threads, median of 5, load average {os.getloadavg()[0]:.1f} when timed (other jobs slow both rows alike). "
+            f"{platform.processor() or platform.machine()}, 2 cores, {date.today()}; "
             f"`nice .venv/bin/python bench/padding_policy.py`.")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS/"padding_policy.md").write_text("# Padding policy: trained one way, deployed another\n\n"

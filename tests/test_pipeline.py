@@ -86,3 +86,12 @@ def test_one_hour_note_streams_in_bounded_memory(clips, model_dir, tmp_path):
     assert result['duration'] == pytest.approx(info.duration, abs=0.01)
     for clip in truth.itertuples():  # every sentence found, in the right place of the hour
         assert sum(overlap((clip.start, clip.end), r) for r in result['speech']) > 1.0
+
+def test_cli_without_a_model_uses_the_shipped_default(note):
+    "No --model: the default model that ships inside the package (trained on CREMA-D), in its own 4 s windows."
+    path, _ = note
+    done = analyze(path, '--json')
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)[0]
+    assert record['random_weights'] is False and record['emotion'] in record['probabilities']
+    assert max(w['speech'] for w in record['windows']) <= 4.0 + 2.0  # 4 s windows; a short tail joins the last one
