@@ -136,14 +136,15 @@ def detect_speech(path, vad=None, threshold=0.5, progress=False) -> tuple[list[t
 # %% ../nbs/09_pipeline.ipynb #b9e33119
 def window_bounds(n, window, hop=None, min_tail=None) -> list[tuple[int, int]]:
     """Cut `n` samples of speech into windows of `window` samples every `hop` (default `window`). The tail after the
-    last full window is a window of its own unless shorter than `min_tail` (default window/4): then it joins the last one."""
+    last full window is a window of its own unless shorter than `min_tail` (default window/4): then the last window is
+    the final `window` samples, overlapping the one before, so that no window is ever longer than the model's."""
     hop = hop or window
     min_tail = window // 4 if min_tail is None else min_tail
     if n <= window: return [(0, n)] if n else []
     bounds = [(s, s + window) for s in range(0, n - window + 1, hop)]
     tail = n - bounds[-1][1]
     if tail >= min_tail and tail > 0: bounds.append((bounds[-1][0] + hop, n))
-    elif tail > 0: bounds[-1] = (bounds[-1][0], n)
+    elif tail > 0: bounds.append((n - window, n))
     return bounds
 
 def speech_to_file(positions, regions) -> np.ndarray:

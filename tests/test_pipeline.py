@@ -39,7 +39,8 @@ def test_analyze_file_timeline_in_file_time(note, model_dir):
     speech = sum(b - a for a, b in result.speech)
     assert len(result.windows) == len(window_bounds(round(speech * SAMPLE_RATE), 8 * SAMPLE_RATE, min_tail=2 * SAMPLE_RATE))
     assert result.windows[0]['start'] >= truth.start.iloc[0] and result.windows[-1]['end'] <= truth.end.iloc[-1]
-    assert sum(w['speech'] for w in result.windows) == pytest.approx(speech, abs=1e-2)
+    assert sum(w['speech'] for w in result.windows) >= speech - 1e-2  # every second of speech is in a window
+    assert max(w['speech'] for w in result.windows) <= 8.0 + 1e-3      # and no window is longer than the model's
     assert sum(result.probabilities.values()) == pytest.approx(1.0)
     assert result.emotion == max(result.probabilities, key=result.probabilities.get)
     assert result.arousal['high'] == pytest.approx(result.probabilities['anger'] + result.probabilities['happiness'])
@@ -94,4 +95,4 @@ def test_cli_without_a_model_uses_the_shipped_default(note):
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)[0]
     assert record['random_weights'] is False and record['emotion'] in record['probabilities']
-    assert max(w['speech'] for w in record['windows']) <= 4.0 + 2.0  # 4 s windows; a short tail joins the last one
+    assert max(w['speech'] for w in record['windows']) <= 4.0 + 1e-3  # the model's 4 s windows, never longer
