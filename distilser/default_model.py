@@ -63,6 +63,7 @@ def model_card(name: str, int8_path, recipe_command: str, tables: dict) -> str:
     "The Markdown model card of a trained model: what it is, data and licence, recipe, measured `tables`, limits."
     meta = read_metadata(int8_path)
     quant = json.loads(meta.get("quantization", "{}"))
+    data = json.loads(meta["training_data"]) if meta.get("training_data", "").startswith("{") else {}
     sections = "\n\n".join(f"### {title}\n\n{table}" for title, table in tables.items())
     return f"""# {name}
 
@@ -76,8 +77,9 @@ def model_card(name: str, int8_path, recipe_command: str, tables: dict) -> str:
 
 ## Training data and licence
 
-{CREMAD_CITATION} The model was trained on the four-class clips (anger, happiness, neutral, sadness) of 82 of the
-91 actors; 9 actors were held out for early stopping. Disgust and fear are not used.
+{CREMAD_CITATION} The model was trained on the four-class clips (anger, happiness, neutral, sadness):
+{data.get("n_train", "?")} clips for training, {data.get("n_held_out", "?")} held out for early stopping
+({data.get("split", "split not recorded")}). Disgust and fear are not used.
 
 ## Recipe
 
