@@ -25,6 +25,8 @@ if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_require
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
+# the plain install classifies audio with ONNX Runtime; `train` adds torch and the rest, `plot` the figures alone
+extras = {name: shlex.split(cfg.get(f'{name}_requirements', '')) for name in ('train', 'plot', 'bench')}
 
 package_data = dict()
 pkg_data = cfg.get('package_data', None)
@@ -43,7 +45,7 @@ setuptools.setup(
     packages = setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements },
+    extras_require={**extras, 'dev': dev_requirements},
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

@@ -20,7 +20,8 @@ import argparse, json, time, warnings
 from pathlib import Path
 
 from distilser.data import full_ravdess_root, ravdess_manifest
-from distilser.loso import RANDOM_WEIGHTS_NOTE, run_loso
+from distilser.core import RANDOM_WEIGHTS_NOTE
+from distilser.loso import run_loso
 from distilser.model import OFFLINE_TINY, RandomWeightsWarning
 
 LEARNER = dict(hidden_size=64, num_attention_heads=2, intermediate_size=128, classifier_proj_size=64,

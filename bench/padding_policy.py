@@ -20,8 +20,10 @@ import pandas as pd
 import torch
 
 import distilser.loso as loso
-from distilser.data import LABEL2ID, full_ravdess_root, ravdess_manifest
-from distilser.loso import compute_metrics, make_folds, train_model
+from distilser.core import LABEL2ID
+from distilser.data import full_ravdess_root, ravdess_manifest
+from distilser.core import compute_metrics
+from distilser.loso import make_folds, train_model
 from distilser.model import OFFLINE_DISTILHUBERT, OFFLINE_TINY, RandomWeightsWarning, load_model
 from distilser.preprocessing import SAMPLE_RATE, CropCollator, load_clip
 

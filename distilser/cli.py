@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse, importlib, logging, os, sys
 from pathlib import Path
 
-from .data import (DistilserError, LABELS, write_atomic, cremad_manifest, iemocap_manifest, ravdess_manifest)
+from .core import DistilserError, LABELS, missing_extra, write_atomic
+from .data import cremad_manifest, iemocap_manifest, ravdess_manifest
 
 # %% auto #0
-__all__ = ['MANIFEST_BUILDERS', 'COMMAND_MODULES', 'manifest_command', 'add_manifest_cli', 'build_parser', 'main']
+__all__ = ['MANIFEST_BUILDERS', 'COMMANDS', 'TRAIN_LIBRARIES', 'manifest_command', 'add_manifest_cli', 'build_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #3033055c
 from .data import skipped_summary
@@ -38,17 +39,31 @@ def add_manifest_cli(sub):
     p.set_defaults(func=manifest_command)
 
 # %% ../nbs/10_cli.ipynb #7a25b602
-COMMAND_MODULES = ['pipeline', 'export', 'int8_speed', 'evaluate', 'production', 'loso', 'study', 'default_model']  # cheapest imports first
+COMMANDS = {'analyze': 'batch', 'evaluate': 'evaluate', 'export': 'export', 'bench': 'int8_speed', 'train': 'production',
+            'loso': 'loso', 'study': 'study', 'default-model': 'default_model'}  # subcommand: the module that adds it
+TRAIN_LIBRARIES = {'torch', 'torchaudio', 'transformers', 'accelerate', 'sklearn', 'onnx', 'onnxscript', 'matplotlib',
+                   'seaborn', 'tabulate'}  # what `pip install "distilser[train]"` adds to the plain install
+
+def _not_installed(sub, command: str, library: str):
+    "A stand-in for `command` when its module needs `library`: running it says which extra to install, in one line."
+    p = sub.add_parser(command, help='(needs pip install "distilser[train]")', add_help=False,
+                       prefix_chars='\0')  # no option of the real command is known here: take every argument as is
+    p.add_argument('args', nargs='*')
+    p.set_defaults(func=lambda args: missing_extra(library, 'train'))
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    "The `distilser` argument parser; modules are imported only until `command` is registered (all for `--help`)."
+    """The `distilser` argument parser. Only the module of `command` is imported (all for `--help`): torch and
+    transformers take seconds to import, and the plain install has none of them."""
     parser = argparse.ArgumentParser(prog='distilser', description='Speech emotion recognition on small devices '
                                      '(DistilHuBERT, int8 ONNX): data, training, export, evaluation, voice notes.')
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     add_manifest_cli(sub)
-    for name in COMMAND_MODULES:
-        if command in sub.choices: break  # torch and transformers take seconds to import: skip what is not needed
-        importlib.import_module(f'distilser.{name}').add_cli(sub)
+    wanted = [command] if command in COMMANDS else [] if command in sub.choices else list(COMMANDS)
+    for name in wanted:
+        try: importlib.import_module(f'distilser.{COMMANDS[name]}').add_cli(sub)
+        except ModuleNotFoundError as e:
+            if e.name.split('.')[0] not in TRAIN_LIBRARIES: raise  # a bug, not a missing extra
+            _not_installed(sub, name, e.name.split('.')[0])
     return parser
 
 def main(argv=None) -> int:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #e84431ab
 from __future__ import annotations
-import difflib, logging, os, re
+import difflib, os, re
 from collections import Counter
 from pathlib import Path
 
@@ -12,25 +12,17 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-log = logging.getLogger('distilser')
+
+from .core import LABELS, AROUSAL, DistilserError, log, write_atomic
 
 # %% auto #0
-__all__ = ['log', 'LABELS', 'LABEL2ID', 'ID2LABEL', 'AROUSAL', 'AUDIO_EXTENSIONS', 'REPO_ROOT', 'RAVDESS_EMOTIONS',
-           'IEMOCAP_CATEGORIES', 'IEMOCAP_TO_LABEL', 'CREMAD_EMOTIONS', 'CREMAD_SENTENCES', 'CREMAD_LEVELS',
-           'PAPER_TABLE_I', 'DistilserError', 'LayoutError', 'audio_problem', 'drop_unreadable', 'audio_files',
-           'sample_ravdess_root', 'sample_cremad_root', 'full_ravdess_root', 'write_atomic', 'ravdess_manifest',
+__all__ = ['AUDIO_EXTENSIONS', 'REPO_ROOT', 'RAVDESS_EMOTIONS', 'IEMOCAP_CATEGORIES', 'IEMOCAP_TO_LABEL', 'CREMAD_EMOTIONS',
+           'CREMAD_SENTENCES', 'CREMAD_LEVELS', 'PAPER_TABLE_I', 'LayoutError', 'audio_problem', 'drop_unreadable',
+           'audio_files', 'sample_ravdess_root', 'sample_cremad_root', 'full_ravdess_root', 'ravdess_manifest',
            'parse_emo_evaluation', 'iemocap_manifest', 'cremad_manifest', 'make_iemocap_fixture', 'make_cremad_fixture',
            'skipped_summary', 'class_balance', 'speaker_counts', 'plot_speaker_counts']
 
 # %% ../nbs/00_data.ipynb #b284ed40
-LABELS = ['anger', 'happiness', 'neutral', 'sadness']
-LABEL2ID = {l: i for i, l in enumerate(LABELS)}
-ID2LABEL = dict(enumerate(LABELS))
-AROUSAL = {'anger': 'high', 'happiness': 'high', 'neutral': 'low', 'sadness': 'low'}
-
-class DistilserError(Exception):
-    "A mistake in the user's input: the command line prints its message on one line, without a traceback."
-
 class LayoutError(DistilserError):
     "A corpus root that is missing or does not have the layout its loader expects."
 
@@ -116,19 +108,6 @@ def full_ravdess_root() -> Path | None:
     for root in (os.environ.get('DISTILSER_RAVDESS'), REPO_ROOT.parent/'shared'/'data'/'ravdess'):
         if root and Path(root).is_dir(): return Path(root)
     return None
-
-# %% ../nbs/00_data.ipynb #daee2d6f
-def write_atomic(path, text: str) -> Path:
-    "Write `text` to `path` through a temporary file and a rename, so that `path` is never half-written."
-    import tempfile
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f: f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
 
 # %% ../nbs/00_data.ipynb #5d4e5cbd
 RAVDESS_EMOTIONS = {'01': 'neutral', '02': 'calm', '03': 'happiness', '04': 'sadness',

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import LABELS, REPO_ROOT, DistilserError, write_atomic
+from .core import LABELS, DistilserError, write_atomic
+from .data import REPO_ROOT
 from .model import OFFLINE_MELCNN
 from .production import production_manifest, train_production
 from .export import DEFAULT_MODEL, default_model_path, export_onnx, open_model, read_metadata

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
-import seaborn as sns
 from tqdm.auto import tqdm
 
-from .data import LABELS, LABEL2ID, AROUSAL, DistilserError, log, ravdess_manifest
+from .core import (LABELS, LABEL2ID, AROUSAL, RANDOM_WEIGHTS_NOTE, DistilserError, MissingExtraError,
+                            compute_metrics, log, missing_extra, pyplot, softmax)
+from .data import ravdess_manifest
 from .preprocessing import AudioError, load_clip
-from .loso import RANDOM_WEIGHTS_NOTE, compute_metrics
-from .export import ModelFileError, open_model, softmax
+from .export import ModelFileError, open_model
+# matplotlib and seaborn (the `plot` extra) are imported by the functions that draw
 
 # %% auto #0
 __all__ = ['PAPER_RAVDESS', 'PAPER_SOURCE', 'RAVDESS_FOUR_CLASS_CLIPS', 'AROUSAL_LEVELS', 'predict_clips', 'recalls',
@@ -93,6 +93,8 @@ def model_description(path, model) -> str:
 # %% ../nbs/08_ravdess.ipynb #2fcd7d5c
 def _heatmaps(table: pd.DataFrame, axes, xlabel: str, ylabel: str, row_names=None):
     "Counts on the first axis, row-normalised shares on the second (its rows named `row_names` if given)."
+    missing_extra('seaborn', 'plot')
+    import seaborn as sns
     shares = table.div(table.sum(axis=1).replace(0, np.nan), axis=0)
     sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar=False, square=True, ax=axes[0])
     sns.heatmap(shares, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, cbar=False, square=True, ax=axes[1],
@@ -104,7 +106,7 @@ def _heatmaps(table: pd.DataFrame, axes, xlabel: str, ylabel: str, row_names=Non
 
 def plot_confusion(confusion, title: str, labels=LABELS):
     "The confusion matrix as two seaborn heatmaps, counts and row-normalised; the latter names the paper's recalls."
-    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.8), constrained_layout=True)
+    fig, axes = pyplot().subplots(1, 2, figsize=(11.5, 4.8), constrained_layout=True)
     paper = [f"{l}\n(paper {PAPER_RAVDESS[f'recall_{l}']:.0%})" if f"recall_{l}" in PAPER_RAVDESS else l for l in labels]
     _heatmaps(pd.DataFrame(np.asarray(confusion, dtype=int), index=labels, columns=labels), axes,
               "predicted", "true (RAVDESS)", row_names=paper)
@@ -114,7 +116,7 @@ def plot_confusion(confusion, title: str, labels=LABELS):
 def plot_arousal(arousal_confusion, title: str):
     "The 2x2 arousal view (high: anger, happiness; low: neutral, sadness) as counts and row-normalised heatmaps."
     table = pd.DataFrame(np.asarray(arousal_confusion, dtype=int), index=AROUSAL_LEVELS, columns=AROUSAL_LEVELS)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.8), constrained_layout=True)
+    fig, axes = pyplot().subplots(1, 2, figsize=(8, 3.8), constrained_layout=True)
     _heatmaps(table, axes, "predicted arousal", "true arousal")
     fig.suptitle(f"{title}\narousal accuracy {arousal_accuracy(table):.1%}")
     return fig
@@ -158,9 +160,12 @@ def write_report(metrics: dict, preds: pd.DataFrame, out_dir) -> Path:
     (out/"metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     preds.to_csv(out/"predictions.csv", index=False)
     title = figure_title(metrics, metrics["description"])
-    for name, fig in [("confusion.png", plot_confusion(metrics["confusion"], title)),
-                      ("arousal.png", plot_arousal(metrics["arousal_confusion"], title))]:
-        fig.savefig(out/name, dpi=120); plt.close(fig)
+    try: figures = [("confusion.png", plot_confusion(metrics["confusion"], title)),
+                    ("arousal.png", plot_arousal(metrics["arousal_confusion"], title))]
+    except MissingExtraError as e:
+        log.warning("%s: figures not drawn: %s", out, e); return out
+    for name, fig in figures:
+        fig.savefig(out/name, dpi=120); pyplot().close(fig)
     return out
 
 # %% ../nbs/08_ravdess.ipynb #92474186

@@ -11,14 +11,15 @@ import numpy as np
 import onnxruntime as ort
 
 import distilser
-from .data import DistilserError, LABELS, cremad_manifest, iemocap_manifest, log, ravdess_manifest, sample_cremad_root
+from .core import DistilserError, LABELS, log, missing_extra, softmax
+from .data import cremad_manifest, iemocap_manifest, ravdess_manifest, sample_cremad_root
 from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contract, load_clip
 # torch, transformers and onnx are imported inside the functions that build, export or quantise a model, so that
 # reading an exported file (`OnnxClassifier`, `distilser analyze`) needs onnxruntime and numpy alone
 
 # %% auto #0
-__all__ = ['OPSET', 'QUANTIZED_OPS', 'DEFAULT_MODEL', 'ModelFileError', 'QuantizationError', 'ort_session', 'softmax',
-           'export_fp32', 'model_metadata', 'write_metadata', 'read_metadata', 'training_audio', 'calibration_clips',
+__all__ = ['OPSET', 'QUANTIZED_OPS', 'DEFAULT_MODEL', 'ModelFileError', 'QuantizationError', 'ort_session', 'export_fp32',
+           'model_metadata', 'write_metadata', 'read_metadata', 'training_audio', 'calibration_clips',
            'calibration_and_guard', 'OnnxClassifier', 'weight_nodes', 'always_float', 'ClipReader', 'agreement',
            'quantize_int8', 'default_model_path', 'CheckpointClassifier', 'open_model', 'export_onnx', 'export_command',
            'add_cli']
@@ -44,12 +45,6 @@ def ort_session(path, num_threads=None) -> ort.InferenceSession:
     except Exception as e:  # onnxruntime raises several exception types for unreadable models
         reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise ModelFileError(f'{path}: not a distilser model (not a readable ONNX file: {reason[:200]})') from None
-
-def softmax(z) -> np.ndarray:
-    "Class probabilities from logits (last axis)."
-    z = np.asarray(z, np.float64)
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
 
 # %% ../nbs/07_export.ipynb #b8abe917
 def export_fp32(model, path, opset=OPSET) -> Path:
@@ -267,6 +262,7 @@ def default_model_path() -> Path:
 class CheckpointClassifier:
     "A distilser PyTorch checkpoint (a `save_pretrained` directory) with the interface of `OnnxClassifier`."
     def __init__(self, path, num_threads: int | None = None):
+        missing_extra('torch', 'train')
         import torch
         from distilser.model import is_random_weights, load_model
         if num_threads: torch.set_num_threads(num_threads)
@@ -317,6 +313,7 @@ def export_onnx(checkpoint, out_dir, calibration=None, guard=None, training_data
 # %% ../nbs/07_export.ipynb #76c2dfcd
 def export_command(args) -> int:
     "`distilser export`: write both ONNX files, report the int8 guard and the fp32 parity with PyTorch."
+    missing_extra('torch', 'train')
     from distilser.model import load_model
     from distilser.loso import clip_logits
     model = load_model(args.checkpoint, freeze_feature_encoder=False)

@@ -10,38 +10,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 from tqdm.auto import tqdm
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, set_seed
 from transformers.trainer_callback import PrinterCallback
 
 import distilser
-from .data import LABELS, LABEL2ID, DistilserError, write_atomic
+from .core import LABELS, LABEL2ID, RANDOM_WEIGHTS_NOTE, DistilserError, compute_metrics, log, write_atomic
 from .preprocessing import SAMPLE_RATE, WINDOW_SECONDS, CropCollator, SERDataset, input_contract
 from .model import DISTILHUBERT_HUB_ID, is_random_weights, load_model, resolve_backbone
 from .loss import FocalLoss, balanced_alpha
 
-log = logging.getLogger("distilser")
-RANDOM_WEIGHTS_NOTE = "random weights (offline configuration), not a result of the method"
-
 # %% auto #0
-__all__ = ['log', 'RANDOM_WEIGHTS_NOTE', 'TRAINING_DEFAULTS', 'SUMMARY_METRICS', 'compute_metrics', 'make_folds', 'split_fold',
-           'feature_extractor', 'train_model', 'model_window', 'clip_logits', 'predict', 'SettingsMismatchError',
-           'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError', 'loso_corpora', 'add_training_arguments',
-           'training_kwargs', 'add_cli']
-
-# %% ../nbs/04_loso.ipynb #be530b0d
-def compute_metrics(y_true, y_pred, labels=LABELS) -> dict:
-    "WA, UA (balanced accuracy), macro F1, per-class F1 and the confusion matrix of integer class ids."
-    ids = list(range(len(labels)))
-    per_class = f1_score(y_true, y_pred, labels=ids, average=None, zero_division=0)
-    with warnings.catch_warnings():  # a fold without some class: UA averages the classes present, and says so
-        warnings.simplefilter("ignore", UserWarning)
-        ua = balanced_accuracy_score(y_true, y_pred)
-    return dict(wa=float(accuracy_score(y_true, y_pred)), ua=float(ua),
-                macro_f1=float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
-                **{f"f1_{l}": float(f) for l, f in zip(labels, per_class)},
-                confusion=confusion_matrix(y_true, y_pred, labels=ids).tolist())
+__all__ = ['TRAINING_DEFAULTS', 'SUMMARY_METRICS', 'make_folds', 'split_fold', 'feature_extractor', 'train_model', 'model_window',
+           'clip_logits', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize',
+           'CorpusArgumentError', 'loso_corpora', 'add_training_arguments', 'training_kwargs', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.class_weight import compute_class_weight
 
-from .data import LABELS, DistilserError
+from .core import LABELS, DistilserError
 
 # %% auto #0
 __all__ = ['EmptyClassError', 'balanced_alpha', 'FocalLoss']

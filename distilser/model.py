@@ -15,7 +15,7 @@ from transformers import (AutoConfig, AutoModelForAudioClassification, HubertCon
                           PreTrainedModel, Wav2Vec2Config)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .data import LABELS, DistilserError
+from .core import LABELS, DistilserError
 
 # %% auto #0
 __all__ = ['OFFLINE_TINY', 'OFFLINE_DISTILHUBERT', 'OFFLINE_WAV2VEC2_BASE', 'OFFLINE_MELCNN', 'DISTILHUBERT_HUB_ID',

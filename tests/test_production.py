@@ -7,10 +7,11 @@ import pytest
 
 from conftest import run_cli
 from distilser.cli import main
-from distilser.data import LABELS, LABEL2ID, ravdess_manifest, make_iemocap_fixture, make_cremad_fixture
+from distilser.core import LABELS, LABEL2ID
+from distilser.data import ravdess_manifest, make_iemocap_fixture, make_cremad_fixture
 from distilser.evaluate import predict_clips
 from distilser.export import OnnxClassifier, export_onnx, open_model, read_metadata
-from distilser.loso import RANDOM_WEIGHTS_NOTE, compute_metrics
+from distilser.core import RANDOM_WEIGHTS_NOTE, compute_metrics
 from distilser.model import OFFLINE_TINY, RandomWeightsWarning, is_random_weights, load_model
 from distilser.production import PAPER_PRODUCTION, production_manifest, production_split
 
