@@ -18,14 +18,18 @@ from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contr
 # reading an exported file (`OnnxClassifier`, `distilser analyze`) needs onnxruntime and numpy alone
 
 # %% auto #0
-__all__ = ['OPSET', 'QUANTIZED_OPS', 'DEFAULT_MODEL', 'ModelFileError', 'QuantizationError', 'ort_session', 'export_fp32',
-           'model_metadata', 'write_metadata', 'read_metadata', 'training_audio', 'calibration_clips',
-           'calibration_and_guard', 'OnnxClassifier', 'weight_nodes', 'always_float', 'ClipReader', 'agreement',
-           'quantize_int8', 'default_model_path', 'CheckpointClassifier', 'open_model', 'export_onnx', 'export_command',
-           'add_cli']
+__all__ = ['OPSET', 'CALIBRATION_CLIPS', 'GUARD_CLIPS', 'GUARD_FLOOR', 'MAX_FLOAT', 'QUANTIZED_OPS', 'DEFAULT_MODEL',
+           'ModelFileError', 'QuantizationError', 'ort_session', 'export_fp32', 'model_metadata', 'write_metadata',
+           'read_metadata', 'training_audio', 'calibration_clips', 'calibration_and_guard', 'OnnxClassifier',
+           'weight_nodes', 'always_float', 'ClipReader', 'agreement', 'quantize_int8', 'default_model_path',
+           'CheckpointClassifier', 'open_model', 'export_onnx', 'export_command', 'add_cli']
 
 # %% ../nbs/07_export.ipynb #420a1a8d
 OPSET = 20  # the first opset with a Gelu operator: one node per activation instead of five, fewer tensors to quantise
+CALIBRATION_CLIPS = 256  # training clips whose activations set the int8 ranges
+GUARD_CLIPS = 512        # other training clips on which int8 must agree with fp32: one disagreement is 0.2 %
+GUARD_FLOOR = 0.995      # the least agreement on them; set above the 99 % wanted on unseen audio, which agrees a little less
+MAX_FLOAT = 4            # the most layers the guard may keep in float
 
 class ModelFileError(DistilserError):
     "A model file that cannot be used: missing, not ONNX, or an ONNX file that distilser did not write."
@@ -116,7 +120,8 @@ def calibration_clips(manifest, n=32, seed=0, window_seconds=WINDOW_SECONDS, ski
     picked = picked.groupby('label').nth(list(range(skip // manifest.label.nunique(), per_label))).head(n)
     return [load_clip(p, window_seconds) for p in picked.path]
 
-def calibration_and_guard(manifest, n_calibration=256, n_guard=256, window_seconds=WINDOW_SECONDS) -> tuple:
+def calibration_and_guard(manifest, n_calibration=CALIBRATION_CLIPS, n_guard=GUARD_CLIPS,
+                          window_seconds=WINDOW_SECONDS) -> tuple:
     "Disjoint calibration and guard clips from `manifest`, both shrunk in proportion when it has fewer clips."
     scale = min(1.0, len(manifest) / (n_calibration + n_guard))
     n_calibration, n_guard = max(1, int(n_calibration * scale)), max(1, int(n_guard * scale))
@@ -217,10 +222,17 @@ def _layer_costs(pre, tmp, calibration, guard, reference, candidates, cache) -> 
         costs.append((agreement(reference, OnnxClassifier(alone), guard)['mean_logit_diff'], node))
     return sorted(costs, reverse=True)
 
-def quantize_int8(fp32_path, out_path, calibration, guard, floor: float = 0.99, max_float: int = 4,
+def _next_float_layer(pre, tmp, calibration, guard, reference, exclude, candidates, cache) -> tuple[dict, str]:
+    "The candidate whose staying in float (with `exclude`) agrees best with fp32 on `guard`: (its agreement, node)."
+    tried = [(agreement(reference, OnnxClassifier(_static_int8(pre, tmp/'try.onnx', calibration, exclude + [n], cache)),
+                        guard), n) for n in candidates]
+    return max(tried, key=lambda t: (t[0]['agreement'], -t[0]['mean_logit_diff']))
+
+def quantize_int8(fp32_path, out_path, calibration, guard, floor: float = GUARD_FLOOR, max_float: int = MAX_FLOAT,
                   allow_below_floor: bool = False) -> Path:
-    """Static per-channel int8 copy of an exported model, calibrated on `calibration` clips; the layers that cost the
-    most agreement with fp32 on `guard` clips stay in float (at most `max_float`) until the agreement reaches `floor`."""
+    """Static per-channel int8 copy of an exported model, calibrated on `calibration` clips. Until its agreement with
+    fp32 on the `guard` clips reaches `floor`, one more layer stays in float: the one that raises the agreement most,
+    tried among the `2 * max_float` layers that cost most when quantised alone (at most `max_float` are kept)."""
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     reference = OnnxClassifier(fp32_path).clip_logits(guard)
     with tempfile.TemporaryDirectory() as d:
@@ -231,17 +243,20 @@ def quantize_int8(fp32_path, out_path, calibration, guard, floor: float = 0.99, 
         quant_pre_process(str(fp32_path), str(tmp/'pre.onnx'), skip_symbolic_shape=True)
         graph = onnx.load(str(tmp/'pre.onnx'))
         fixed, candidates = always_float(graph), [n for n in weight_nodes(graph) if n not in always_float(graph)]
-        kept, costs = [], []
-        while True:
-            q = _static_int8(tmp/'pre.onnx', tmp/'int8.onnx', calibration, fixed + kept, cache)
-            reached = agreement(reference, OnnxClassifier(q), guard)
-            if reached['agreement'] >= floor or len(kept) == min(max_float, len(candidates)): break
-            costs = costs or _layer_costs(tmp/'pre.onnx', tmp, calibration, guard, reference, candidates, cache)
-            kept.append(costs[len(kept)][1])
+        kept, shortlist = [], []
+        reached = agreement(reference, OnnxClassifier(_static_int8(tmp/'pre.onnx', tmp/'int8.onnx', calibration, fixed,
+                                                                   cache)), guard)
+        while reached['agreement'] < floor and len(kept) < min(max_float, len(candidates)):
+            shortlist = shortlist or [n for _, n in _layer_costs(tmp/'pre.onnx', tmp, calibration, guard, reference,
+                                                                 candidates, cache)[:2 * max_float]]
+            reached, node = _next_float_layer(tmp/'pre.onnx', tmp, calibration, guard, reference, fixed + kept,
+                                              [n for n in shortlist if n not in kept], cache)
+            kept.append(node)
+        q = _static_int8(tmp/'pre.onnx', tmp/'int8.onnx', calibration, fixed + kept, cache)  # the chosen one again
         if reached['agreement'] < floor and not allow_below_floor:
             raise QuantizationError(
                 f"{out_path}: int8 agrees with fp32 on {reached['agreement']:.1%} of {len(guard)} guard clips, below the "
-                f"floor of {floor:.0%}, with {len(kept)} layers kept in float; lower --floor, raise --max-float, or "
+                f"floor of {floor:.1%}, with {len(kept)} layers kept in float; lower --floor, raise --max-float, or "
                 f"pass --allow-below-floor to write it anyway")
         out_path.parent.mkdir(parents=True, exist_ok=True)
         onnx.save(onnx.load(str(q)), str(out_path))
@@ -294,9 +309,9 @@ def open_model(path=None, num_threads: int | None = None):
                          "export`, or a checkpoint directory written by `distilser train`)")
 
 # %% ../nbs/07_export.ipynb #539601cc
-def export_onnx(checkpoint, out_dir, calibration=None, guard=None, training_data=None, floor: float = 0.99,
-                max_float: int = 4, allow_below_floor: bool = False, n_calibration: int = 256,
-                n_guard: int = 256) -> tuple[Path, Path]:
+def export_onnx(checkpoint, out_dir, calibration=None, guard=None, training_data=None, floor: float = GUARD_FLOOR,
+                max_float: int = MAX_FLOAT, allow_below_floor: bool = False, n_calibration: int = CALIBRATION_CLIPS,
+                n_guard: int = GUARD_CLIPS) -> tuple[Path, Path]:
     "Write `model.onnx` (fp32) and the guarded static `model.int8.onnx` for a checkpoint directory or a loaded model."
     import torch
     from distilser.model import load_model
@@ -327,7 +342,7 @@ def export_command(args) -> int:
     print(f"{fp32}: {fp32.stat().st_size / 1e6:.2f} MB, agrees with PyTorch on {torch_check['agreement']:.1%} of "
           f"{len(guard)} clips (largest probability difference {torch_check['max_prob_diff']:.1e})")
     print(f"{int8}: {int8.stat().st_size / 1e6:.2f} MB, static int8 calibrated on {len(calibration)} {', '.join(sorted(set(audio.corpus)))} "
-          f"clips; agrees with fp32 on {record['agreement']:.1%} of {len(guard)} other clips (floor {record['floor']:.0%})")
+          f"clips; agrees with fp32 on {record['agreement']:.1%} of {len(guard)} other clips (floor {record['floor']:.1%})")
     print(f"  kept in float: {', '.join(record['always_float'] + record['kept_float'])}")
     print(model_metadata(model)['description'])
     return 0
@@ -342,11 +357,14 @@ def add_cli(subparsers):
     p.add_argument('--out', required=True, metavar='DIR', help='where model.onnx and model.int8.onnx go')
     p.add_argument('--calibration', metavar='ROOT', help='training audio (a CREMA-D, IEMOCAP or RAVDESS root) for calibration and '
                    "the guard (default: the checkpoint's own corpus if present, else the bundled CREMA-D clips)")
-    p.add_argument('--calibration-clips', type=int, default=256, metavar='N', help='calibration clips (default 256)')
-    p.add_argument('--guard-clips', type=int, default=256, metavar='N',
-                   help='other clips on which int8 must agree with fp32 (default 256: one disagreement is 0.4 %%)')
-    p.add_argument('--floor', type=float, default=0.99, help='least top-1 agreement of int8 with fp32 on the guard clips')
-    p.add_argument('--max-float', type=int, default=4, metavar='N', help='most layers the guard may keep in float')
+    p.add_argument('--calibration-clips', type=int, default=CALIBRATION_CLIPS, metavar='N',
+                   help=f'calibration clips (default {CALIBRATION_CLIPS})')
+    p.add_argument('--guard-clips', type=int, default=GUARD_CLIPS, metavar='N',
+                   help=f'other clips on which int8 must agree with fp32 (default {GUARD_CLIPS})')
+    p.add_argument('--floor', type=float, default=GUARD_FLOOR,
+                   help=f'least top-1 agreement of int8 with fp32 on the guard clips (default {GUARD_FLOOR})')
+    p.add_argument('--max-float', type=int, default=MAX_FLOAT, metavar='N',
+                   help=f'most layers the guard may keep in float (default {MAX_FLOAT})')
     p.add_argument('--allow-below-floor', action='store_true', help='write the int8 model even if it misses the floor')
     p.add_argument('--training-data', metavar='TEXT', help='what the model was trained on, stored in the metadata')
     p.set_defaults(func=export_command)
