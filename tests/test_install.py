@@ -1,52 +1,23 @@
 """The plain install as a user gets it: the wheel built from this checkout, installed without extras into a fresh
 virtual environment outside the checkout. It must classify audio with the default model (CLI and Python API), give
 the full install's probabilities, stay small, and carry no torch."""
-import json, shutil, subprocess, sys, time
+import json, subprocess, sys, time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
-from distilser.data import ravdess_manifest, sample_ravdess_root
-from distilser.preprocessing import SAMPLE_RATE, load_audio
+from distilser.data import sample_ravdess_root
 from conftest import REPO, run_cli
 
-PLAIN_INSTALL_LIMIT_MB = 300  # issue 13: site-packages of `pip install distilser` without extras
-
-
-def checkout_copy(dest: Path) -> Path:
-    "The files git would commit (tracked and untracked, not ignored), copied with their symlinks: what a clone holds."
-    names = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard', '-z'], cwd=REPO, capture_output=True,
-                           check=True).stdout.decode().split('\0')
-    for name in filter(None, names):
-        src = REPO/name
-        if not src.exists() and not src.is_symlink(): continue  # deleted in the working tree, not yet committed
-        (dest/name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dest/name, follow_symlinks=False)
-    return dest
-
-
-def site_packages_mb(venv: Path) -> float:
-    return sum(f.stat().st_size for f in next(venv.glob('lib/python*/site-packages')).rglob('*') if f.is_file()) / 1e6
+sys.path.insert(0, str(REPO/'bench'))
+from plain_install import PLAIN_INSTALL_LIMIT_MB, five_second_clip, plain_install, site_packages_mb  # noqa: E402
 
 
 @pytest.fixture(scope='module')
 def plain(tmp_path_factory) -> dict:
-    "Wheel built from a copy of the checkout, installed without extras in a new venv; its bin directory and a 5 s clip."
+    "The plain install in a new venv (wheel, venv, bin), and a 5 s clip with a space, a comma and a non-ASCII letter."
     root = tmp_path_factory.mktemp('plain')
-    src = checkout_copy(root/'src')
-    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w', root/'dist',
-                    src], check=True, capture_output=True)
-    wheel = next((root/'dist').glob('distilser-*.whl'))
-    subprocess.run([sys.executable, '-m', 'venv', root/'venv'], check=True)
-    pip = subprocess.run([root/'venv'/'bin'/'pip', 'install', '-q', '--disable-pip-version-check', wheel],
-                         capture_output=True, text=True)
-    assert pip.returncode == 0, pip.stderr[-2000:]
-    clips = ravdess_manifest(sample_ravdess_root()).path[:2]
-    clip = root/'clip 5 s, é.wav'  # a space, a comma and a non-ASCII letter, as users name files
-    sf.write(clip, np.concatenate([load_audio(p) for p in clips])[:5 * SAMPLE_RATE], SAMPLE_RATE)
-    return dict(root=root, wheel=wheel, bin=root/'venv'/'bin', clip=clip)
+    return dict(plain_install(root), root=root, clip=five_second_clip(root/'clip 5 s, é.wav'))
 
 
 def test_wheel_carries_the_default_model(plain):
@@ -57,7 +28,7 @@ def test_wheel_carries_the_default_model(plain):
 
 
 def test_plain_install_is_small_and_has_no_torch(plain):
-    size = site_packages_mb(plain['root']/'venv')
+    size = site_packages_mb(plain['venv'])
     print(f'plain install: {size:.0f} MB of site-packages (limit {PLAIN_INSTALL_LIMIT_MB} MB)')
     assert size <= PLAIN_INSTALL_LIMIT_MB
     found = subprocess.run([plain['bin']/'python', '-c', 'import importlib.util as u; print([m for m in ("torch", '
@@ -100,8 +71,9 @@ def test_training_says_which_extra(plain, tmp_path):
     r = subprocess.run([plain['bin']/'distilser', 'train', '--cremad', tmp_path, '--out', tmp_path/'run'],
                        capture_output=True, text=True)
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == ['distilser: error: training, export and the studies need torch, which this '
-                                             'installation lacks: pip install "distilser[train]"']
+    (line,) = r.stderr.strip().splitlines()  # one line, naming the first library it lacks and the extra that brings it
+    assert line.startswith('distilser: error: training, export and the studies need ')
+    assert line.endswith('which this installation lacks: pip install "distilser[train]"')
 
 
 def test_evaluate_without_plotting_libraries(plain, tmp_path):
