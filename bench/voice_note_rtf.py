@@ -7,15 +7,18 @@ Builds (once, cached in --work) the int8 ONNX model of the full DistilHuBERT arc
 pauses, then times `analyze_file` on it and prints the real-time factor (processing seconds per second of audio;
 the target is <= 0.05 on 2 threads). With --memory it also writes a one-hour note (mostly silence) and prints the
 peak resident memory of `distilser analyze` on it, next to what the audio alone would take held in memory.
-Timings depend on the machine and on whatever else runs on it: say so when you quote them.
+Writes bench/results/voice_note_rtf.md with the CPU's flags and load beside the figures.
 """
-import argparse, subprocess, sys, tempfile, time, warnings
+import argparse, os, subprocess, sys, tempfile, time, warnings
+from datetime import date
 from pathlib import Path
 
 import soundfile as sf
 
 from distilser.data import ravdess_manifest, sample_ravdess_root
+from distilser.data import REPO_ROOT
 from distilser.export import OnnxClassifier, export_onnx
+from distilser.int8_speed import cpu_label
 from distilser.model import OFFLINE_DISTILHUBERT, load_model
 from distilser.pipeline import analyze_file, make_voice_note, StreamingVAD
 
@@ -69,6 +72,11 @@ def main():
     print(f'CPU time: {cpu:.2f} s -> {cpu / args.threads / result.duration:.4f} real-time factor if {args.threads} cores were '
           f'free for it (wall time above includes waiting for a shared CPU)')
 
+    load = os.getloadavg()[0]
+    rows = [f'| {result.duration:.1f} s (RAVDESS clips with pauses) | {result.speech_seconds:.1f} s | {len(result.windows)} | '
+            f'{args.backbone} int8 ONNX, {model_path.stat().st_size / 2**20:.1f} MB | {args.threads} | {seconds:.2f} s | '
+            f'{seconds / result.duration:.4f} | {seconds / result.speech_seconds:.4f} |']
+    memory = ''
     if args.memory:
         hour = args.work / 'hour.flac'
         if not hour.exists():
@@ -77,7 +85,16 @@ def main():
         info = sf.info(hour)
         short = build_note(args.work / 'note_0.5min.flac', 0.5)
         base, peak = (peak_memory_mb([f, '--model', model_path, '--threads', str(args.threads)]) for f in (short, hour))
-        print(f'peak RSS of distilser analyze: {peak:.0f} MB on {info.duration / 3600:.2f} h ({hour}), {base:.0f} MB on a '
-              f'30 s note; the hour as float32 would be {info.frames * 4 / 2**20:.0f} MB')
+        memory = (f'Peak resident memory of `distilser analyze` with the same model: {peak:.0f} MB on a {info.duration / 3600:.2f} h '
+                  f'file, {base:.0f} MB on a 30 s note (the hour as float32 would be {info.frames * 4 / 2**20:.0f} MB).\n\n')
+        print(memory.strip())
+    text = ('# Voice-note pipeline speed\n\n| note | speech | windows | model | threads | wall time | real-time factor | '
+            'per second of speech |\n|---|---|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n\n' + memory +
+            '`distilser.pipeline.analyze_file` end to end (streamed reading, silero VAD through ONNX Runtime, the model\'s '
+            'windows, int8 model, averaging); target: real-time factor <= 0.05. Random weights (offline configuration): '
+            f'speed and memory only, not a result of the method. CPU: {cpu_label()}, load average {load:.1f}; '
+            f'{date.today()}, `.venv/bin/python bench/voice_note_rtf.py --minutes {args.minutes:g} --threads {args.threads}'
+            f'{" --memory" if args.memory else ""}`.\n')
+    (REPO_ROOT/'bench'/'results'/'voice_note_rtf.md').write_text(text)
 
 if __name__ == '__main__': main()

@@ -11,18 +11,16 @@ import numpy as np
 import onnxruntime as ort
 
 import distilser
-from .core import DistilserError, LABELS, log, missing_extra, softmax
+from .core import RANDOM_WEIGHTS_NOTE, DistilserError, LABELS, log, missing_extra, softmax
 from .data import cremad_manifest, iemocap_manifest, ravdess_manifest, sample_cremad_root
 from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contract, load_clip
 # torch, transformers and onnx are imported inside the functions that build, export or quantise a model, so that
 # reading an exported file (`OnnxClassifier`, `distilser analyze`) needs onnxruntime and numpy alone
 
 # %% auto #0
-__all__ = ['OPSET', 'CALIBRATION_CLIPS', 'GUARD_CLIPS', 'GUARD_FLOOR', 'MAX_FLOAT', 'QUANTIZED_OPS', 'DEFAULT_MODEL',
-           'ModelFileError', 'QuantizationError', 'ort_session', 'export_fp32', 'model_metadata', 'write_metadata',
-           'read_metadata', 'training_audio', 'calibration_clips', 'calibration_and_guard', 'OnnxClassifier',
-           'weight_nodes', 'always_float', 'ClipReader', 'agreement', 'quantize_int8', 'default_model_path',
-           'CheckpointClassifier', 'open_model', 'export_onnx', 'export_command', 'add_cli']
+__all__ = ['DEFAULT_MODEL', 'ModelFileError', 'QuantizationError', 'export_fp32', 'model_metadata', 'write_metadata',
+           'read_metadata', 'training_audio', 'calibration_and_guard', 'OnnxClassifier', 'agreement', 'quantize_int8',
+           'CheckpointClassifier', 'open_model', 'export_onnx']
 
 # %% ../nbs/07_export.ipynb #420a1a8d
 OPSET = 20  # the first opset with a Gelu operator: one node per activation instead of five, fewer tensors to quantise
@@ -31,6 +29,7 @@ GUARD_CLIPS = 512        # other training clips on which int8 must agree with fp
 GUARD_FLOOR = 0.995      # the least agreement on them; set above the 99 % wanted on unseen audio, which agrees a little less
 MAX_FLOAT = 4            # the most layers the guard may keep in float
 
+# %% ../nbs/07_export.ipynb #ab1c4ab5
 class ModelFileError(DistilserError):
     "A model file that cannot be used: missing, not ONNX, or an ONNX file that distilser did not write."
 
@@ -76,7 +75,7 @@ def model_metadata(model, training_data=None) -> dict:
     training_data = training_data or getattr(config, 'distilser_training_data', None) or 'unknown'
     random = is_random_weights(model)
     description = getattr(config, 'distilser_description', None) or (
-        'random weights (offline configuration), not a result of the method' if random else 'trained weights')
+        RANDOM_WEIGHTS_NOTE if random else 'trained weights')
     return dict(distilser_labels=json.dumps([config.id2label[i] for i in range(config.num_labels)]),
                 sample_rate=str(SAMPLE_RATE), window_seconds=str(float(contract['window_seconds'])),
                 preprocessing=json.dumps(contract), description=description,
@@ -98,6 +97,14 @@ def read_metadata(path) -> dict:
     "The `metadata_props` of an ONNX file (read with onnxruntime: no onnx package needed)."
     return dict(ort_session(path).get_modelmeta().custom_metadata_map)
 
+# %% ../nbs/07_export.ipynb #d8ec26cd
+def calibration_clips(manifest, n=32, seed=0, window_seconds=WINDOW_SECONDS, skip=0) -> list:
+    "`n` real clips as the model takes them (preprocessed, cut to `window_seconds`, unpadded), even over the labels."
+    per_label = -(-(n + skip) // manifest.label.nunique())
+    picked = manifest.sample(frac=1.0, random_state=seed).groupby('label').head(per_label)
+    picked = picked.groupby('label').nth(list(range(skip // manifest.label.nunique(), per_label))).head(n)
+    return [load_clip(p, window_seconds) for p in picked.path]
+
 # %% ../nbs/07_export.ipynb #a73ff7f4
 def training_audio(model_or_config=None, root=None):
     "A manifest of training audio: `root` (any corpus), the checkpoint's own corpora if here, or the CREMA-D sample."
@@ -112,13 +119,6 @@ def training_audio(model_or_config=None, root=None):
                     except DistilserError: continue
     if root: raise DistilserError(f'{root}: not a CREMA-D, IEMOCAP or RAVDESS root (calibration needs training audio)')
     return cremad_manifest(sample_cremad_root())
-
-def calibration_clips(manifest, n=32, seed=0, window_seconds=WINDOW_SECONDS, skip=0) -> list:
-    "`n` real clips as the model takes them (preprocessed, cut to `window_seconds`, unpadded), even over the labels."
-    per_label = -(-(n + skip) // manifest.label.nunique())
-    picked = manifest.sample(frac=1.0, random_state=seed).groupby('label').head(per_label)
-    picked = picked.groupby('label').nth(list(range(skip // manifest.label.nunique(), per_label))).head(n)
-    return [load_clip(p, window_seconds) for p in picked.path]
 
 def calibration_and_guard(manifest, n_calibration=CALIBRATION_CLIPS, n_guard=GUARD_CLIPS,
                           window_seconds=WINDOW_SECONDS) -> tuple:
@@ -270,10 +270,6 @@ def quantize_int8(fp32_path, out_path, calibration, guard, floor: float = GUARD_
 # %% ../nbs/07_export.ipynb #e0d276a3
 DEFAULT_MODEL = 'cremad-melcnn-v1'
 
-def default_model_path() -> Path:
-    "The int8 ONNX file of distilser's default model, shipped inside the package with its model card."
-    return Path(distilser.__file__).parent/'models'/DEFAULT_MODEL/'model.int8.onnx'
-
 class CheckpointClassifier:
     "A distilser PyTorch checkpoint (a `save_pretrained` directory) with the interface of `OnnxClassifier`."
     def __init__(self, path, num_threads: int | None = None):
@@ -307,6 +303,11 @@ def open_model(path=None, num_threads: int | None = None):
         return CheckpointClassifier(path, num_threads=num_threads)
     raise ModelFileError(f"{path}: not a distilser model (expected an ONNX file, a directory written by `distilser "
                          "export`, or a checkpoint directory written by `distilser train`)")
+
+# %% ../nbs/07_export.ipynb #432bc3af
+def default_model_path() -> Path:
+    "The int8 ONNX file of distilser's default model, shipped inside the package with its model card."
+    return Path(distilser.__file__).parent/'models'/DEFAULT_MODEL/'model.int8.onnx'
 
 # %% ../nbs/07_export.ipynb #539601cc
 def export_onnx(checkpoint, out_dir, calibration=None, guard=None, training_data=None, floor: float = GUARD_FLOOR,
