@@ -29,6 +29,7 @@ test: setup
 
 # The documentation site without Quarto (`nbdev_docs` builds the same site where Quarto is installed):
 # executes every notebook as nbdev_test does, renders _docs/*.html and README.md from nbs/index.ipynb.
+# Both read the one site configuration, the top-level _quarto.yml (nbs/_quarto.yml, where nbdev 2 looks, links to it).
 # Debian's Chromium + chromedriver are for tests/test_docs.py, which opens the pages in a real browser.
 docs: setup
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \

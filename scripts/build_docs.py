@@ -1,19 +1,23 @@
 #!/usr/bin/env python
 """Build the documentation site into `_docs/`, and README.md from `nbs/index.ipynb`, without Quarto.
 
-nbdev 2 renders its site with Quarto (`nbdev_docs`, configured by nbs/_quarto.yml, nbs/nbdev.yml and
-nbs/sidebar.yml); Quarto is not a pip or Debian package, so it is not on every machine. This script makes
-the same pages from the same sources with what `make setup` installs:
+nbdev 2 renders its site with Quarto (`nbdev_docs`); Quarto is not a pip or Debian package, so it is not on every
+machine. This script makes the same pages from the same sources with what `make setup` installs. Both read one site
+configuration: the top-level _quarto.yml, with the metadata files it names (nbs/nbdev.yml from settings.ini,
+nbs/sidebar.yml in notebook order); nbs/_quarto.yml is a link to it, the one place nbdev 2 looks (see the index's
+"This site"). nbdev's private functions are used only through scripts/nbdev_private.py, which pins nbdev's version.
 
-1. every notebook is executed, in its own process (scripts/docs_exec.py), as `nbdev_test` executes it (execnb's CaptureShell, run from nbs/ with
-   IN_TEST=1, cells flagged with settings.ini's `tst_flags` skipped), so the build is also a test run:
-   a failing cell fails the build and its traceback is printed;
+1. every notebook is executed, in its own process (scripts/docs_exec.py), as `nbdev_test` executes it (execnb's
+   CaptureShell, run from nbs/ with IN_TEST=1, cells flagged with settings.ini's `tst_flags` skipped), so the build
+   is also a test run: a failing cell fails the build and its traceback is printed; outputs show paths relative to
+   the repository;
 2. nbdev's own processors, the ones `nbdev_docs` runs, turn each notebook into a page: frontmatter from the
    title cell, a `show_doc` cell after every exported function or class (run in the same shell, so
    signatures and docstrings come from the code that just ran), hidden and export cells removed, backticked
    names linked to their documentation;
-3. nbconvert's HTMLExporter renders each page into `_docs/<name>.html` with a sidebar in notebook order
-   (read from nbdev's sidebar.yml), figures embedded, formulas as MathML (latex2mathml; no script from a CDN).
+3. nbconvert's HTMLExporter renders each page into `_docs/<name>.html` (Quarto's output-dir) with the site's title,
+   description, repository link, styles.css and sidebar from the site configuration, figures embedded, formulas as
+   MathML (latex2mathml; no script from a CDN).
 
 Usage: `python scripts/build_docs.py [--n_workers 2] [--timeout 600] [--no-readme]`  (`make docs` runs it).
 """
@@ -31,8 +35,9 @@ from nbconvert import HTMLExporter, MarkdownExporter
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 from nbdev.config import get_config
-from nbdev.doclinks import _nbpath2html
-from nbdev.quarto import nbdev_sidebar, refresh_quarto_yml
+
+from docs_exec import relative_paths
+from nbdev_private import page_name, refresh_quarto_files
 
 STAMP = '.built'  # written last, so that its presence means the whole site built and every notebook ran
 
@@ -43,7 +48,7 @@ def run_isolated(path: Path, cache: Path, timeout: float) -> dict:
     out = cache / (path.stem + '.page.json')
     out.unlink(missing_ok=True)
     def failed(why):  # the process died, hung or was killed: the page shows why
-        return dict(src=path.name, href=_nbpath2html(path).name, title=path.stem, description='', nb=None,
+        return dict(src=path.name, href=page_name(path), title=path.stem, description='', nb=None,
                     error=f'{path}: {why}', seconds=0.0)
     # faulthandler: a crash in compiled code (exit -11) still prints the Python stack it happened in
     command = [sys.executable, '-X', 'faulthandler', str(Path(__file__).with_name('docs_exec.py')), str(path), str(out)]
@@ -131,10 +136,11 @@ TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 <p class="ds-tagline">{{ resources.site.description }}</p>
 <ol>
 {%- for p in resources.site.pages %}
-<li{% if p.href == resources.page.href %} class="ds-current" aria-current="page"{% endif %}><a href="{{ p.href }}">{{ p.title | replace('`', '') }}</a></li>
+<li{% if p.href == resources.page.href %} class="ds-current" aria-current="page"{% endif %}>
+<a href="{{ p.href }}">{{ p.title | replace('`', '') }}</a></li>
 {%- endfor %}
 </ol>
-<p class="ds-repo"><a href="{{ resources.site.git_url }}">source on GitHub</a></p>
+<p class="ds-repo"><a href="{{ resources.site.repo_url }}">source on GitHub</a></p>
 </nav>
 <main class="ds-main">
 <header class="ds-header">
@@ -148,8 +154,10 @@ TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 {%- endblock body_header -%}
 {%- block body_footer -%}
 <footer class="ds-pager">
-{%- if resources.page.prev %}<a class="ds-prev" href="{{ resources.page.prev.href }}">&larr; {{ resources.page.prev.title | replace('`', '') }}</a>{% endif %}
-{%- if resources.page.next %}<a class="ds-next" href="{{ resources.page.next.href }}">{{ resources.page.next.title | replace('`', '') }} &rarr;</a>{% endif %}
+{%- if resources.page.prev %}<a class="ds-prev" href="{{ resources.page.prev.href }}">
+&larr; {{ resources.page.prev.title | replace('`', '') }}</a>{% endif %}
+{%- if resources.page.next %}<a class="ds-next" href="{{ resources.page.next.href }}">
+{{ resources.page.next.title | replace('`', '') }} &rarr;</a>{% endif %}
 </footer>
 </main>
 </body>
@@ -171,7 +179,8 @@ body.ds-body { margin: 0; padding: 0 0 0 17rem; font-family: system-ui, -apple-s
 .ds-header { border-bottom: 1px solid #d0d7de; margin-bottom: 1rem; }
 .ds-title { font-size: 2.1rem; margin: 0.6rem 0 0.3rem; }
 .ds-description { color: #57606a; font-size: 1.1rem; margin: 0 0 0.8rem; }
-.ds-pager { display: flex; justify-content: space-between; border-top: 1px solid #d0d7de; margin-top: 2rem; padding-top: 1rem; }
+.ds-pager { display: flex; justify-content: space-between; border-top: 1px solid #d0d7de; margin-top: 2rem;
+  padding-top: 1rem; }
 .ds-next { margin-left: auto; }
 .jp-RenderedMarkdown table { border-collapse: collapse; margin: 0.6rem 0; }
 .jp-RenderedMarkdown th, .jp-RenderedMarkdown td { border: 1px solid #d0d7de; padding: 0.25rem 0.6rem; }
@@ -184,18 +193,42 @@ math[display=block] { margin: 0.6rem 0; font-size: 1.15em; }
 """
 
 
-def read_sidebar(nbs: Path) -> list[str]:
-    "Notebook file names in sidebar order, from nbdev's sidebar.yml (regenerated first, as `nbdev_docs` does)"
-    refresh_quarto_yml()  # nbs/nbdev.yml from settings.ini; keeps nbs/_quarto.yml
-    nbdev_sidebar.__wrapped__()  # nbs/sidebar.yml in notebook order, unless settings.ini has custom_sidebar
+def merge(into: dict, other: dict) -> dict:
+    "`other` merged into `into` as Quarto merges metadata files: mappings key by key, anything else replaced"
+    for k, v in other.items():
+        into[k] = merge(into[k], v) if isinstance(v, dict) and isinstance(into.get(k), dict) else v
+    return into
+
+
+def site_config(root: Path, nbs: Path) -> dict:
+    """The site configuration Quarto reads: the top-level _quarto.yml, merged with the metadata files it names (paths
+    relative to nbs/, the folder nbdev copies to _proc/ for Quarto), regenerated first as `nbdev_docs` does"""
+    top, link = root / '_quarto.yml', nbs / '_quarto.yml'
+    # checked first: where the link is missing nbdev writes its own default nbs/_quarto.yml, a second configuration
+    if not (top.is_file() and not top.is_symlink() and link.is_symlink() and link.resolve() == top.resolve()):
+        sys.exit(f'{link} must be a link to {top}, the site configuration (nbdev 2 reads only nbs/_quarto.yml): '
+                 'ln -sf ../_quarto.yml nbs/_quarto.yml')
+    refresh_quarto_files()
+    config = yaml.safe_load(top.read_text())
+    for name in config.get('metadata-files', []): merge(config, yaml.safe_load((nbs / name).read_text()))
+    return config
+
+
+def sidebar_notebooks(config: dict) -> list[str]:
+    "Notebook file names in the order of the site's sidebar"
     def flat(items):
         for o in items:
             if isinstance(o, str): yield o
             else:
                 if 'href' in o: yield o['href']
                 yield from flat(o.get('contents', []))
-    sidebar = yaml.safe_load((nbs / 'sidebar.yml').read_text())
-    return [o for o in flat(sidebar['website']['sidebar']['contents']) if o.endswith('.ipynb')]
+    return [o for o in flat(config['website']['sidebar']['contents']) if o.endswith('.ipynb')]
+
+
+def site_css(config: dict, nbs: Path) -> str:
+    "This builder's page layout, then the site's own style sheets (`format: html: css:`), as Quarto adds them"
+    css = config.get('format', {}).get('html', {}).get('css', [])
+    return CSS + ''.join((nbs / name).read_text() for name in ([css] if isinstance(css, str) else css))
 
 
 def exporter(cls):
@@ -220,7 +253,7 @@ def render_page(page, pages, site, nbs: Path) -> str:
     "HTML of one processed page, with the sidebar and links to the previous and next page"
     i = pages.index(page)
     nav = dict(href=page['href'], title=plain(page['title']), title_html=title_html(page['title']),
-               description=page['description'], error=strip_ansi(page['error'] or ''),
+               description=page['description'], error=relative_paths(strip_ansi(page['error'] or ''), site['root']),
                prev=pages[i - 1] if i else None, next=pages[i + 1] if i + 1 < len(pages) else None)
     # a notebook whose process died has no cells, only the error the template shows
     nb = nbformat.reads(page['nb'], as_version=4) if page['nb'] else nbformat.v4.new_notebook()
@@ -246,8 +279,10 @@ def write_readme(page, root: Path):
 def build(n_workers: int = 2, timeout: float = 600, readme: bool = True) -> int:
     "Execute every notebook, write `_docs/` and README.md; 0 when every notebook ran, else 1 (pages still written)"
     cfg = get_config()
-    nbs, out = cfg.nbs_path, cfg.doc_path
-    names = read_sidebar(nbs)  # rewrites nbs/nbdev.yml and nbs/sidebar.yml, so the clock starts after it
+    nbs = cfg.nbs_path
+    config = site_config(cfg.config_path, nbs)  # rewrites nbs/nbdev.yml and nbs/sidebar.yml: the clock starts after
+    names, web = sidebar_notebooks(config), config['website']
+    out = cfg.config_path / config['project']['output-dir']  # nbdev moves Quarto's output folder to the top level
     started = time.time()
     print(f'executing {len(names)} notebooks with {n_workers} workers', flush=True)
     cache = cfg.config_path / '_proc'  # nbdev's build cache (gitignored)
@@ -255,8 +290,8 @@ def build(n_workers: int = 2, timeout: float = 600, readme: bool = True) -> int:
     with ThreadPoolExecutor(n_workers) as pool:  # threads only wait: each notebook runs in its own process
         pages = list(pool.map(lambda n: run_isolated(nbs / n, cache, timeout), names))
     for p in pages: print(f"{p['seconds']:7.1f}s  {p['src']}{'  FAILED' if p['error'] else ''}", flush=True)
-    site = dict(title=cfg.title, description=cfg.description, git_url=cfg.git_url, pages=pages, css=CSS,
-                url=cfg.doc_host.rstrip('/') + cfg.doc_baseurl.rstrip('/'))
+    site = dict(title=web['title'], description=web.get('description', ''), repo_url=web['repo-url'], pages=pages,
+                css=site_css(config, nbs), url=web['site-url'].rstrip('/'), root=cfg.config_path)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     for p in pages: (out / p['href']).write_text(render_page(p, pages, site, nbs), encoding='utf-8')

@@ -2,21 +2,22 @@
 """Execute one notebook and process it into a documentation page, as `nbdev_test` + `nbdev_docs` would.
 
 Used by scripts/build_docs.py, which runs it once per notebook in a fresh process:
-`python scripts/docs_exec.py nbs/00_data.ipynb out.json` writes the page data (processed notebook, title,
-description, output file name, the traceback if a cell failed, seconds) as JSON. Light imports on purpose.
+`python scripts/docs_exec.py nbs/00_data.ipynb out.json` writes the page data (processed notebook, its outputs
+showing repository-relative paths, title, description, output file name, the traceback if a cell failed, seconds)
+as JSON. Light imports on purpose.
 """
 from __future__ import annotations
 
-import json, os, re, sys, time
+import json, os, re, sys, tempfile, time
 from pathlib import Path
 
 from execnb.nbio import mk_cell, nb2str, read_nb
 from execnb.shell import CaptureShell
 from nbdev.config import get_config
-from nbdev.doclinks import _nbpath2html
-from nbdev.frontmatter import _md2dict
 from nbdev.process import NBProcessor, Processor
-from nbdev.processors import FilterDefaults, _do_eval, add_show_docs, exec_show_docs
+from nbdev.processors import FilterDefaults, add_show_docs, exec_show_docs
+
+from nbdev_private import page_name, runs_for_docs, title_fields
 
 
 class exec_all(Processor):
@@ -32,7 +33,7 @@ class exec_all(Processor):
         if cell.cell_type != 'code' or not cell.source.strip() or 'nbdev_export' + '(' in cell.source: return False
         if cell.directives_.get('eval:', [''])[0].lower() == 'false': return False
         if self.skip_flags & cell.directives_.keys(): return False  # the full-protocol cells (`#| notest`)
-        return not self.skip_exec or _do_eval(cell)  # `skip_exec: true` notebooks: only what show_doc needs
+        return not self.skip_exec or runs_for_docs(cell)  # `skip_exec: true` notebooks: only what show_doc needs
 
     def __call__(self, cell):
         if self.nb.exec_error_ or not self._wanted(cell): return
@@ -44,7 +45,7 @@ class keep_intro(Processor):
     """Split the title cell so the text after `# title` and `> description` stays (nbdev drops the whole title cell);
     a description continued on further `>` lines is joined into one (nbdev keeps only its first line)"""
     def begin(self):
-        cell = next((c for c in self.nb.cells if c.cell_type == 'markdown' and 'title' in _md2dict(c.source)), None)
+        cell = next((c for c in self.nb.cells if c.cell_type == 'markdown' and 'title' in title_fields(c.source)), None)
         if cell is None: return
         lines = cell.source.splitlines()
         title = next(i for i, l in enumerate(lines) if re.match(r'^#\s+\S', l))
@@ -66,6 +67,27 @@ def doc_procs():
     return [keep_intro] + procs[:at] + [exec_all] + procs[at:]
 
 
+_TMP_FOLDER = re.compile(re.escape(tempfile.gettempdir()) + r'/tmp\w{8}\b')  # a folder made by tempfile.mkdtemp
+
+
+def relative_paths(text: str, root: Path) -> str:
+    """`text` with paths under the repository `root` relative to it (`/home/me/distilser/data/x` -> `data/x`) and the
+    scratch folders notebooks make shown as `TMPDIR`: a page reads the same whichever machine and folder built it"""
+    text = text.replace(f'{root}{os.sep}', '')
+    text = re.sub(re.escape(str(root)) + r'(?![\w-]|\.\w)', '.', text)  # the root itself, not a longer name
+    return _TMP_FOLDER.sub('TMPDIR', text)
+
+
+def relative_outputs(nb, root: Path):
+    "Every text output of `nb` (streams, text/* results, tracebacks) through `relative_paths`; figures stay as they are"
+    def fix(v): return [relative_paths(s, root) for s in v] if isinstance(v, list) else relative_paths(v, root)
+    for o in (o for c in nb.cells for o in c.get('outputs', [])):
+        for k in ('text', 'traceback'):
+            if k in o: o[k] = fix(o[k])
+        for mime, v in o.get('data', {}).items():
+            if mime.startswith('text/'): o['data'][mime] = fix(v)
+
+
 def process_notebook(path: Path) -> dict:
     "Execute and process the notebook at `path` into its page data"
     start = time.time()
@@ -76,7 +98,8 @@ def process_notebook(path: Path) -> dict:
     fm = dict(getattr(nb, 'frontmatter_', {}))
     if nb.cells and nb.cells[0].cell_type == 'raw' and nb.cells[0].source.startswith('---'):
         nb.cells.pop(0)  # the YAML frontmatter FrontmatterProc inserts for Quarto; we use `fm` directly
-    return dict(src=path.name, href=fm.get('output-file', _nbpath2html(path).name), title=fm.get('title', path.stem),
+    relative_outputs(nb, get_config().config_path)
+    return dict(src=path.name, href=fm.get('output-file', page_name(path)), title=fm.get('title', path.stem),
                 description=fm.get('description', ''), nb=nb2str(nb), error=nb.exec_error_,
                 seconds=time.time() - start)
 

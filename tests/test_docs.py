@@ -1,22 +1,25 @@
 """The documentation site, checked in a real browser (Debian's headless Chromium driven by selenium).
 
 `make docs` builds `_docs/` (it executes every notebook); the site is rebuilt here only when it is missing or older
-than its notebooks and build scripts, so `make test` after `make docs` does not execute the notebooks again. Every page reachable from
-the index is opened: it must load without console errors, carry its notebook's title, render every figure, and
-every link to a local page or anchor must resolve. The sidebar must list the notebooks in order, and every exported
-function or class must be documented (signature heading + docstring) on its notebook's page.
+than its notebooks and build scripts, so `make test` after `make docs` does not execute the notebooks again. Every
+page reachable from the index is opened: it must load without console errors, carry its notebook's title, render
+every figure, and every link to a local page or anchor must resolve. The sidebar must list the notebooks in order,
+and every exported function or class must be documented (signature heading + docstring) on its notebook's page.
+No page may show an absolute path of the machine that built it, and the site has one configuration, the top-level
+_quarto.yml.
 """
-import importlib, inspect, re, subprocess, tempfile
+import importlib, inspect, re, subprocess, sys, tempfile
 from collections import deque
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 from execnb.nbio import read_nb
-from nbdev.doclinks import _nbpath2html
-from nbdev.frontmatter import _md2dict
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / 'scripts'))
+from nbdev_private import page_name, title_fields  # noqa: E402  (nbdev's private names; checks nbdev's version)
+
 NBS, DOCS = ROOT / 'nbs', ROOT / '_docs'
 STAMP = DOCS / '.built'  # written by scripts/build_docs.py once every page is built and every notebook ran
 ARTIFACTS = DOCS / '_artifacts'  # the index screenshot, kept for people to look at (gitignored with _docs/)
@@ -34,19 +37,21 @@ def notebooks():
 def title_of(nb_path, plain=False):
     "The title nbdev takes from the notebook's first `# Title` markdown cell (`plain`: without its code marks)"
     title = next(fm['title'] for c in read_nb(nb_path).cells if c.cell_type == 'markdown'
-                 for fm in [_md2dict(c.source)] if 'title' in fm)
+                 for fm in [title_fields(c.source)] if 'title' in fm)
     return title.replace('`', '') if plain else title
 
 
 def sources():
     "What the site is made from (distilser/ is exported from the notebooks): a site older than any is rebuilt"
-    return [*NBS.glob('*.ipynb'), *NBS.glob('*.yml'), *(ROOT / 'scripts').glob('*docs*.py'), ROOT / 'settings.ini']
+    scripts = [ROOT / 'scripts' / n for n in ('build_docs.py', 'docs_exec.py', 'nbdev_private.py')]
+    return [*NBS.glob('*.ipynb'), *NBS.glob('*.yml'), *NBS.glob('*.css'), ROOT / '_quarto.yml', *scripts,
+            ROOT / 'settings.ini']
 
 
 @pytest.fixture(scope='module')
 def site():
     "`_docs/`, built by `make docs` unless it already has every notebook's page and is newer than every source"
-    pages = sorted(_nbpath2html(nb).name for nb in notebooks())
+    pages = sorted(page_name(nb) for nb in notebooks())
     if (not STAMP.exists() or sorted(STAMP.read_text().split()) != pages
             or STAMP.stat().st_mtime < max(p.stat().st_mtime for p in sources())):
         r = subprocess.run(['make', 'docs'], cwd=ROOT, capture_output=True, text=True)
@@ -111,11 +116,11 @@ def crawl(site, browser):
 
 
 def test_every_notebook_has_a_page(site):
-    assert sorted(p.name for p in site.glob('*.html')) == sorted(_nbpath2html(nb).name for nb in notebooks())
+    assert sorted(p.name for p in site.glob('*.html')) == sorted(page_name(nb) for nb in notebooks())
 
 
 def test_every_page_reachable_and_titled(crawl):
-    expected = {_nbpath2html(nb).name: title_of(nb, plain=True) for nb in notebooks()}
+    expected = {page_name(nb): title_of(nb, plain=True) for nb in notebooks()}
     assert sorted(crawl) == sorted(expected), 'pages not reachable by links from the index'
     for name, info in crawl.items():
         assert info['ready'] == 'complete', name
@@ -124,8 +129,24 @@ def test_every_page_reachable_and_titled(crawl):
         assert '{target=' not in info['text'], f'{name}: pandoc link attributes shown as text'
 
 
+def test_pages_show_no_machine_paths(crawl):
+    "Outputs and tracebacks show paths relative to the repository, scratch folders as TMPDIR"
+    scratch = re.compile(re.escape(tempfile.gettempdir()) + r'/tmp\w{8}\b')
+    for name, info in crawl.items():
+        assert str(ROOT) not in info['text'], f'{name} shows the absolute path of the repository'
+        assert not scratch.search(info['text']), f'{name} shows a temporary folder: {scratch.search(info["text"])[0]}'
+
+
+def test_one_site_configuration():
+    "The top-level _quarto.yml is the site configuration; nbs/_quarto.yml, the one place nbdev 2 reads, links to it"
+    top, link = ROOT / '_quarto.yml', NBS / '_quarto.yml'
+    assert top.is_file() and not top.is_symlink()
+    assert link.is_symlink() and link.resolve() == top.resolve(), 'nbs/_quarto.yml must be a link to ../_quarto.yml'
+
+
+
 def test_sidebar_lists_notebooks_in_order(crawl):
-    order = [_nbpath2html(nb).name for nb in notebooks()]
+    order = [page_name(nb) for nb in notebooks()]
     for name, info in crawl.items(): assert info['sidebar'] == order, name
 
 
@@ -165,7 +186,8 @@ def test_exported_api_is_documented(crawl):
     assert syms, 'distilser exports nothing'
     for page, anchor, name, obj in syms:
         info = crawl[page]
-        assert [anchor, name] in [[i, t.rstrip('¶').strip()] for i, t in info['headings']], f'{page}: no show_doc for {name}'
+        headings = [[i, t.rstrip('¶').strip()] for i, t in info['headings']]
+        assert [anchor, name] in headings, f'{page}: no show_doc for {name}'
         doc = inspect.getdoc(obj)
         if doc: assert normalise(doc.splitlines()[0]) in normalise(info['text']), f'{page}: docstring of {name} missing'
 
