@@ -8,33 +8,34 @@ import argparse, importlib, logging, os, sys
 from pathlib import Path
 
 from .core import DistilserError, LABELS, missing_extra, write_atomic
-from .data import cremad_manifest, iemocap_manifest, ravdess_manifest
 
 # %% auto #0
-__all__ = ['MANIFEST_BUILDERS', 'COMMANDS', 'TRAIN_LIBRARIES', 'manifest_command', 'add_manifest_cli', 'build_parser', 'main']
+__all__ = ['COMMANDS', 'TRAIN_LIBRARIES', 'manifest_command', 'add_manifest_cli', 'build_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #3033055c
-from .data import skipped_summary
-
-MANIFEST_BUILDERS = {'iemocap': iemocap_manifest, 'cremad': cremad_manifest, 'ravdess': ravdess_manifest}
+from .data import CORPORA, add_label_map_option, load_corpora, skipped_summary
 
 def manifest_command(args) -> int:
-    df = MANIFEST_BUILDERS[args.corpus](args.root, all_emotions=args.all_emotions)
-    write_atomic(args.out, df.to_csv(index=False))
+    df = load_corpora({args.corpus: args.root}, args.label_map, all_emotions=args.all_emotions)
+    write_atomic(args.out, df.assign(path=df.path.map(os.path.abspath)).to_csv(index=False))  # readable from anywhere
     counts = df.label.value_counts()
     order = [l for l in LABELS if l in counts] + sorted(set(counts.index) - set(LABELS))
-    print(f'{args.out}: {len(df)} clips, {df.speaker.nunique()} speakers')
+    speakers = f" (speakers: {df.attrs['speakers']})" if df.attrs.get('speakers') else ''
+    print(f'{args.out}: {len(df)} clips, {df.speaker.nunique()} speakers{speakers}')
     for label in order: print(f'  {label:<14}{counts[label]:>6}')
     print(skipped_summary(df))
     return 0
 
 def add_manifest_cli(sub):
     p = sub.add_parser('manifest', help='write the manifest (one row per clip) of a corpus as CSV',
-                       description='Write the manifest of IEMOCAP, CREMA-D or RAVDESS as CSV and print its class '
-                       'counts, the files it skipped (with the reasons) and the clips it excluded by design.')
-    p.add_argument('corpus', choices=sorted(MANIFEST_BUILDERS))
-    p.add_argument('root', help='the corpus folder (e.g. IEMOCAP_full_release, CREMA-D, or the RAVDESS root)')
+                       description='Write the manifest of IEMOCAP, CREMA-D, RAVDESS, a folder per label or a table of '
+                       'paths and labels as CSV (absolute paths) and print its class counts, the files it skipped '
+                       '(with the reasons) and the clips it excluded by design.')
+    p.add_argument('corpus', choices=list(CORPORA))
+    p.add_argument('root', help='the corpus folder (IEMOCAP_full_release, CREMA-D, the RAVDESS root, or for folder: '
+                   'the folder of label folders) or, for csv, the table (path,label[,speaker,...])')
     p.add_argument('--all-emotions', action='store_true', help='keep every emotion, not only the four classes')
+    add_label_map_option(p)
     p.add_argument('--out', required=True, help='the CSV file to write')
     p.set_defaults(func=manifest_command)
 

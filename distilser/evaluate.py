@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .core import (LABELS, LABEL2ID, AROUSAL, RANDOM_WEIGHTS_NOTE, DistilserError, MissingExtraError,
                             compute_metrics, log, missing_extra, pyplot, softmax)
-from .data import ravdess_manifest
+from .data import add_corpus_options, corpus_sources, load_corpora
 from .preprocessing import AudioError, load_clip
 from .export import ModelFileError, open_model
 # matplotlib and seaborn (the `plot` extra) are imported by the functions that draw
@@ -21,7 +21,8 @@ from .export import ModelFileError, open_model
 # %% auto #0
 __all__ = ['PAPER_RAVDESS', 'PAPER_SOURCE', 'RAVDESS_FOUR_CLASS_CLIPS', 'AROUSAL_LEVELS', 'predict_clips', 'recalls',
            'arousal_table', 'arousal_accuracy', 'ravdess_metrics', 'comparison_table', 'model_description',
-           'plot_confusion', 'plot_arousal', 'figure_title', 'evaluate', 'write_report', 'run_evaluate', 'add_cli']
+           'plot_confusion', 'plot_arousal', 'figure_title', 'corpus_name', 'evaluate', 'write_report', 'run_evaluate',
+           'add_cli']
 
 # %% ../nbs/08_ravdess.ipynb #dfbb8150
 PAPER_RAVDESS = dict(accuracy=0.4664, ua=0.4557, recall_anger=0.99, recall_neutral=0.55, recall_sadness=0.27)
@@ -81,10 +82,16 @@ def ravdess_metrics(y_true, y_pred) -> dict:
 _METRIC_NAMES = {"accuracy": "accuracy (WA)", "ua": "UA (unweighted average recall)", "macro_f1": "macro F1",
                  **{f"recall_{l}": f"recall {l}" for l in LABELS}, "arousal_accuracy": "arousal accuracy (high/low)"}
 
+def _on_ravdess(metrics: dict) -> bool:
+    return metrics.get("corpus", "RAVDESS") == "RAVDESS"  # metrics without a corpus are this chapter's, on RAVDESS
+
 def comparison_table(metrics: dict, ours: str = "ours") -> pd.DataFrame:
-    "The paper's RAVDESS figures and `metrics` side by side (percent); `ours` names the source of `metrics`."
-    return pd.DataFrame({PAPER_SOURCE: [100 * PAPER_RAVDESS.get(k, np.nan) for k in _METRIC_NAMES],
-                         ours: [100 * metrics[k] for k in _METRIC_NAMES]}, index=list(_METRIC_NAMES.values())).round(2)
+    """`metrics` in percent, beside the paper's figures when they are RAVDESS's (the only corpus the paper gives them
+    for); `ours` names the source of `metrics`."""
+    columns = {ours: [100 * metrics[k] for k in _METRIC_NAMES]}
+    if _on_ravdess(metrics):
+        columns = {PAPER_SOURCE: [100 * PAPER_RAVDESS.get(k, np.nan) for k in _METRIC_NAMES], **columns}
+    return pd.DataFrame(columns, index=list(_METRIC_NAMES.values())).round(2)
 
 def model_description(path, model) -> str:
     "How a result is labelled: the model file and what its weights are (random, or the model's own description)."
@@ -104,12 +111,14 @@ def _heatmaps(table: pd.DataFrame, axes, xlabel: str, ylabel: str, row_names=Non
         ax.set(xlabel=xlabel, ylabel=ylabel)
         ax.tick_params(axis="y", rotation=0)
 
-def plot_confusion(confusion, title: str, labels=LABELS):
-    "The confusion matrix as two seaborn heatmaps, counts and row-normalised; the latter names the paper's recalls."
+def plot_confusion(confusion, title: str, labels=LABELS, corpus: str = "RAVDESS"):
+    """The confusion matrix of `corpus` as two seaborn heatmaps, counts and row-normalised; on RAVDESS the latter
+    names the paper's recalls."""
     fig, axes = pyplot().subplots(1, 2, figsize=(11.5, 4.8), constrained_layout=True)
-    paper = [f"{l}\n(paper {PAPER_RAVDESS[f'recall_{l}']:.0%})" if f"recall_{l}" in PAPER_RAVDESS else l for l in labels]
+    paper = [f"{l}\n(paper {PAPER_RAVDESS[f'recall_{l}']:.0%})" if f"recall_{l}" in PAPER_RAVDESS else l
+             for l in labels] if corpus == "RAVDESS" else None
     _heatmaps(pd.DataFrame(np.asarray(confusion, dtype=int), index=labels, columns=labels), axes,
-              "predicted", "true (RAVDESS)", row_names=paper)
+              "predicted", f"true ({corpus})", row_names=paper)
     fig.suptitle(title)
     return fig
 
@@ -122,33 +131,45 @@ def plot_arousal(arousal_confusion, title: str):
     return fig
 
 def figure_title(metrics: dict, description: str) -> str:
-    "Title for the RAVDESS figures: the clip count, accuracy, UA and the model's label."
-    return (f"RAVDESS, {metrics['n_clips']} clips: accuracy {metrics['accuracy']:.1%}, UA {metrics['ua']:.1%} "
-            f"({PAPER_SOURCE}: {PAPER_RAVDESS['accuracy']:.2%}, {PAPER_RAVDESS['ua']:.2%})\n{description}")
+    "Title for the figures: the corpus, clip count, accuracy and UA (beside the paper's on RAVDESS), the model's label."
+    paper = (f" ({PAPER_SOURCE}: {PAPER_RAVDESS['accuracy']:.2%}, {PAPER_RAVDESS['ua']:.2%})"
+             if _on_ravdess(metrics) else "")
+    return (f"{metrics.get('corpus', 'RAVDESS')}, {metrics['n_clips']} clips: accuracy {metrics['accuracy']:.1%}, "
+            f"UA {metrics['ua']:.1%}{paper}\n{description}")
 
 # %% ../nbs/08_ravdess.ipynb #10a6d85e
-def _trained_on_ravdess(model) -> bool:
-    return "ravdess" in json.dumps(getattr(model, "metadata", {}).get("training_data") or "").lower()
+def corpus_name(manifest: pd.DataFrame) -> str:
+    "How a report names the corpus of `manifest`: RAVDESS, the corpus of the paper's figures, or its `corpus` values."
+    names = sorted(set(manifest.corpus))
+    return "RAVDESS" if names == ["ravdess"] else ", ".join(names)
+
+def _trained_on(model, corpus: str) -> bool:
+    "Whether the training data recorded in `model` names `corpus`: among its corpora, or in a free-text description."
+    data = getattr(model, "metadata", {}).get("training_data") or ""
+    try: return corpus in json.loads(data)["corpora"]
+    except (ValueError, TypeError, KeyError): return corpus.lower() in str(data).lower()
 
 def evaluate(model, manifest: pd.DataFrame, out_dir=None, batch_size: int = 16, num_threads: int | None = None,
              progress: bool = True) -> dict:
-    """Cross-corpus metrics of `model` (a path for `open_model`, None for the default model, or an opened model) on `manifest`; with `out_dir`,
-    also writes metrics.json, predictions.csv, confusion.png and arousal.png there."""
+    """Cross-corpus metrics of `model` (a path for `open_model`, None for the default model, or an opened model) on
+    `manifest` (RAVDESS's, beside the paper's figures, or any other); with `out_dir`, also writes metrics.json,
+    predictions.csv, confusion.png and arousal.png there."""
     start = time.perf_counter()
     model = open_model(model, num_threads) if model is None or isinstance(model, (str, Path)) else model
-    path = model.path
-    if _trained_on_ravdess(model):
-        log.warning("%s: this model was trained on RAVDESS clips; its RAVDESS figures are not cross-corpus", path)
+    path, corpus = model.path, corpus_name(manifest)
+    seen = [c for c in sorted(set(manifest.corpus)) if _trained_on(model, c)]
+    if seen:
+        log.warning("%s: this model was trained on %s clips; its %s figures are not cross-corpus", path, corpus, corpus)
     preds = predict_clips(model, manifest, batch_size, progress)
     if preds.empty: raise DistilserError("no clip of the manifest could be read")
     description = model_description(path, model)
     metrics = dict(model=str(path), description=description, random_weights=bool(model.is_random_weights),
-                   note=RANDOM_WEIGHTS_NOTE if model.is_random_weights else None,
-                   cross_corpus=not _trained_on_ravdess(model), labels=list(LABELS), n_clips=len(preds),
+                   note=RANDOM_WEIGHTS_NOTE if model.is_random_weights else None, corpus=corpus,
+                   cross_corpus=not seen, labels=list(LABELS), n_clips=len(preds),
                    window_seconds=model.window_seconds,
                    clips_per_class=preds.label.value_counts().reindex(LABELS, fill_value=0).astype(int).to_dict(),
                    **ravdess_metrics(preds.label, preds.prediction),
-                   paper=dict(PAPER_RAVDESS, source=PAPER_SOURCE),
+                   paper=dict(PAPER_RAVDESS, source=PAPER_SOURCE) if corpus == "RAVDESS" else None,
                    skipped=[dict(path=p, reason=r) for p, r in preds.attrs["skipped"]],
                    seconds=round(time.perf_counter() - start, 2))
     if out_dir is not None: write_report(metrics, preds, out_dir)
@@ -160,7 +181,8 @@ def write_report(metrics: dict, preds: pd.DataFrame, out_dir) -> Path:
     (out/"metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     preds.to_csv(out/"predictions.csv", index=False)
     title = figure_title(metrics, metrics["description"])
-    try: figures = [("confusion.png", plot_confusion(metrics["confusion"], title)),
+    corpus = metrics.get("corpus", "RAVDESS")
+    try: figures = [("confusion.png", plot_confusion(metrics["confusion"], title, corpus=corpus)),
                     ("arousal.png", plot_arousal(metrics["arousal_confusion"], title))]
     except MissingExtraError as e:
         log.warning("%s: figures not drawn: %s", out, e); return out
@@ -170,26 +192,30 @@ def write_report(metrics: dict, preds: pd.DataFrame, out_dir) -> Path:
 
 # %% ../nbs/08_ravdess.ipynb #92474186
 def run_evaluate(args) -> int:
-    "`distilser evaluate`: the RAVDESS cross-corpus analysis of one model."
-    manifest = ravdess_manifest(args.ravdess)
+    "`distilser evaluate`: the cross-corpus analysis of one model, on RAVDESS or on any corpus given as a manifest."
+    manifest = load_corpora(corpus_sources(args), args.label_map)
     model = open_model(args.model, args.threads)
     metrics = evaluate(model, manifest, out_dir=args.out, batch_size=args.batch_size)
     with pd.option_context("display.width", 160, "display.max_colwidth", 80):
         print(comparison_table(metrics, metrics["description"]).to_string(na_rep="-"))
     skipped = f", {len(metrics['skipped'])} skipped" if metrics["skipped"] else ""
-    print(f"{metrics['n_clips']} clips{skipped} in {metrics['seconds']:.1f} s; wrote metrics.json, predictions.csv, "
-          f"confusion.png and arousal.png to {args.out}")
+    print(f"{metrics['corpus']}: {metrics['n_clips']} clips{skipped} in {metrics['seconds']:.1f} s; wrote "
+          f"metrics.json, predictions.csv, confusion.png and arousal.png to {args.out}")
     if metrics["random_weights"]: print(f"note: {RANDOM_WEIGHTS_NOTE}")
     return 0
 
 def add_cli(subparsers):
     "Add `evaluate` to the `distilser` command line."
-    p = subparsers.add_parser("evaluate", help="cross-corpus evaluation on RAVDESS (metrics, confusion matrix, arousal)",
-                              description="Classify the four-class RAVDESS clips with MODEL and write metrics.json, "
-                                          "predictions.csv, confusion.png and arousal.png, beside the paper's figures.")
+    p = subparsers.add_parser("evaluate", help="cross-corpus evaluation on RAVDESS or any corpus (metrics, confusion "
+                              "matrix, arousal)", description="Classify the four-class clips of RAVDESS (beside the "
+                              "paper's figures) or of any corpus given as a manifest with MODEL, and write "
+                              "metrics.json, predictions.csv, confusion.png and arousal.png.")
     p.add_argument("model", metavar="MODEL", nargs="?", help="model.onnx / model.int8.onnx, a `distilser export` "
                    "directory, or a checkpoint directory from `distilser train` (default: distilser's default model)")
-    p.add_argument("--ravdess", required=True, metavar="ROOT", help="RAVDESS root (Audio_Speech_Actors_01-24/Actor_XX/...)")
+    add_corpus_options(p, dict(
+        ravdess="RAVDESS root (Audio_Speech_Actors_01-24/Actor_XX/...): the paper's cross-corpus test",
+        csv="a manifest of any corpus (path,label[,speaker,...]); the paper's figures appear only beside RAVDESS's"),
+        one=True)
     p.add_argument("--out", required=True, metavar="DIR", help="where to write the report")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
     p.add_argument("--batch-size", type=int, default=16, metavar="B", help="clips per batch (default 16)")

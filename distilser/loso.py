@@ -16,6 +16,7 @@ from transformers.trainer_callback import PrinterCallback
 
 import distilser
 from .core import LABELS, LABEL2ID, RANDOM_WEIGHTS_NOTE, DistilserError, compute_metrics, log, write_atomic
+from .data import add_corpus_options, corpus_option, corpus_sources, load_corpora
 from .preprocessing import SAMPLE_RATE, WINDOW_SECONDS, CropCollator, SERDataset, input_contract
 from .model import DISTILHUBERT_HUB_ID, is_random_weights, load_model, resolve_backbone
 from .loss import FocalLoss, balanced_alpha
@@ -193,20 +194,32 @@ def summarize(out_dir) -> pd.DataFrame:
 class CorpusArgumentError(DistilserError):
     "Corpus options that do not make a cross-validation."
 
-def loso_corpora(iemocap=None, ravdess=None, cremad=None):
-    """`(manifest, extra_train, n_folds)` for a LOSO run: IEMOCAP by session (+ CREMA-D for training), or the actors
-    of RAVDESS or of CREMA-D alone in five folds."""
-    from distilser.data import cremad_manifest, iemocap_manifest, ravdess_manifest
-    if iemocap is not None and ravdess is not None:
-        raise CorpusArgumentError("give one of --iemocap ROOT or --ravdess ROOT to cross-validate on, not both")
-    if ravdess is not None:
-        if cremad is not None:
-            raise CorpusArgumentError("--cremad goes with --iemocap (CREMA-D joins IEMOCAP's training sets) or alone")
-        return ravdess_manifest(ravdess), None, 5
-    if iemocap is not None:
-        return iemocap_manifest(iemocap), cremad_manifest(cremad) if cremad is not None else None, None
-    if cremad is not None: return cremad_manifest(cremad), None, 5
-    raise CorpusArgumentError("no corpus: give --iemocap ROOT (with --cremad ROOT for training), --ravdess ROOT or --cremad ROOT")
+def _enough_groups(manifest: pd.DataFrame, source) -> int:
+    "The number of groups of `manifest`, or a `CorpusArgumentError` naming `source` when fewer than three."
+    groups = sorted(manifest.group.unique())
+    if len(groups) < 3:
+        speakers = f" (speakers: {manifest.attrs['speakers']})" if manifest.attrs.get("speakers") else ""
+        raise CorpusArgumentError(f"{source}: {len(groups)} speaker group{'s' * (len(groups) != 1)} "
+                                  f"({', '.join(groups)}); cross-validation needs at least 3{speakers}")
+    return len(groups)
+
+def loso_corpora(sources: dict, label_map=None):
+    """`(manifest, extra_train, n_folds)` for a LOSO run on `sources` (`{corpus: root}`, see `corpus_sources`):
+    IEMOCAP by session (+ CREMA-D for training), or the groups of one other corpus (RAVDESS or CREMA-D actors, a
+    manifest's speakers) dealt into five folds (fewer if there are fewer groups)."""
+    tested = [c for c in sources if c != "cremad"]  # CREMA-D is tested only alone
+    if len(tested) > 1:
+        given = " and ".join(map(corpus_option, tested))
+        raise CorpusArgumentError(f"give one corpus to cross-validate on, not {given}")
+    if tested and "cremad" in sources and tested != ["iemocap"]:
+        raise CorpusArgumentError("--cremad goes with --iemocap (CREMA-D joins IEMOCAP's training sets) or alone")
+    if not sources:
+        raise CorpusArgumentError("no corpus: give --iemocap ROOT (with --cremad ROOT for training), --ravdess ROOT, "
+                                  "--cremad ROOT or --manifest CSV")
+    corpus = (tested or ["cremad"])[0]
+    manifest = load_corpora({corpus: sources[corpus]}, label_map)
+    if corpus != "iemocap": return manifest, None, min(5, _enough_groups(manifest, sources[corpus]))
+    return manifest, load_corpora({"cremad": sources["cremad"]}) if "cremad" in sources else None, None
 
 def add_training_arguments(p):
     "The training options shared by `distilser loso`, `study` and `train` (defaults: the paper's recipe)."
@@ -231,18 +244,22 @@ def training_kwargs(args) -> dict:
                 augment=not args.no_augment, freeze_feature_encoder=not args.train_encoder)
 
 def _loso_command(args) -> int:
-    manifest, extra, n_folds = loso_corpora(args.iemocap, args.ravdess, args.cremad)
+    manifest, extra, n_folds = loso_corpora(corpus_sources(args), args.label_map)
     run_loso(manifest, args.out, extra_train=extra, n_folds=n_folds, **training_kwargs(args))
     print((Path(args.out)/"summary.md").read_text())
     return 0
 
 def add_cli(subparsers):
     "Add `distilser loso` to the command line."
-    p = subparsers.add_parser("loso", help="speaker-independent cross-validation: IEMOCAP sessions, or RAVDESS or CREMA-D actors",
-                              description="Leave-one-group-out cross-validation; each fold's results are kept as it finishes.")
-    p.add_argument("--iemocap", metavar="ROOT", help="IEMOCAP root: five folds, one session each")
-    p.add_argument("--ravdess", metavar="ROOT", help="RAVDESS root: actors dealt into five folds")
-    p.add_argument("--cremad", metavar="ROOT", help="CREMA-D root: added to every IEMOCAP training set, or alone: "
-                                                    "its actors dealt into five folds")
+    p = subparsers.add_parser("loso", help="speaker-independent cross-validation: IEMOCAP sessions, RAVDESS or "
+                              "CREMA-D actors, or the speakers of any manifest",
+                              description="Leave-one-group-out cross-validation; each fold's results are kept as it "
+                                          "finishes.")
+    add_corpus_options(p, dict(
+        iemocap="IEMOCAP root: five folds, one session each",
+        ravdess="RAVDESS root: actors dealt into five folds",
+        cremad="CREMA-D root: added to every IEMOCAP training set, or alone: its actors dealt into five folds",
+        csv="a manifest (path,label,speaker,...; e.g. written by `distilser manifest`): its groups (the speakers "
+            "unless a group column says otherwise) dealt into five folds, fewer if it has fewer than five"))
     add_training_arguments(p)
     p.set_defaults(func=_loso_command)

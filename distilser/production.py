@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from .core import LABELS, DistilserError, log, write_atomic
-from .data import iemocap_manifest, cremad_manifest, ravdess_manifest
+from .data import add_corpus_options, corpus_sources, load_corpora
 from .preprocessing import input_contract
 from .model import DISTILHUBERT_HUB_ID, is_random_weights
 from .core import RANDOM_WEIGHTS_NOTE
@@ -55,19 +55,16 @@ def production_split(manifest: pd.DataFrame, holdout: float = HOLDOUT_FRACTION, 
     return pd.concat([train, manifest[training_only]]).reset_index(drop=True), held.reset_index(drop=True)
 
 # %% ../nbs/06_production.ipynb #8cd18360
-_LOADERS = dict(iemocap=iemocap_manifest, cremad=cremad_manifest, ravdess=ravdess_manifest)
-
-def production_manifest(iemocap=None, cremad=None, ravdess=None) -> pd.DataFrame:
-    "The four-class clips of the given corpus roots in one manifest (the roots are kept in `attrs['roots']`)."
-    roots = {name: str(root) for name, root in dict(iemocap=iemocap, cremad=cremad, ravdess=ravdess).items() if root}
-    if not roots: raise DistilserError("no training data: give --iemocap ROOT (and optionally --cremad ROOT), or --ravdess ROOT")
-    if "ravdess" in roots:
+def production_manifest(label_map=None, **sources) -> pd.DataFrame:
+    """The four-class clips of `sources` (`iemocap=ROOT`, `cremad=ROOT`, `csv=TABLE` ...: the data chapter's
+    `CORPORA`) in one manifest, their roots in `attrs['roots']`; `label_map` renames a folder or csv corpus's labels."""
+    sources = {corpus: source for corpus, source in sources.items() if source}
+    if not sources:
+        raise DistilserError("no training data: give --iemocap ROOT (and optionally --cremad ROOT), --ravdess ROOT "
+                             "or --manifest CSV")
+    manifest = load_corpora(sources, label_map)
+    if "ravdess" in set(manifest.corpus):
         log.warning("training on RAVDESS: this model cannot be evaluated cross-corpus on RAVDESS")
-    parts = [_LOADERS[name](root) for name, root in roots.items()]
-    manifest = pd.concat(parts, ignore_index=True)
-    excluded = pd.concat([pd.Series(p.attrs.get("excluded", {}), dtype=int) for p in parts]).groupby(level=0).sum()
-    manifest.attrs = dict(roots=roots, skipped=[s for p in parts for s in p.attrs.get("skipped", [])],
-                          excluded=excluded.to_dict())
     return manifest
 
 def describe_training_data(train: pd.DataFrame, held: pd.DataFrame, roots: dict, holdout: float, seed: int,
@@ -123,7 +120,7 @@ def production_table(result: dict) -> pd.DataFrame:
 # %% ../nbs/06_production.ipynb #e064d109
 def run_train(args) -> int:
     "`distilser train`: the production recipe from corpus roots to a checkpoint directory."
-    manifest = production_manifest(iemocap=args.iemocap, cremad=args.cremad, ravdess=args.ravdess)
+    manifest = production_manifest(args.label_map, **corpus_sources(args))
     result = train_production(manifest, args.out, holdout=args.holdout, split=args.split, **training_kwargs(args))
     print(production_table(result).to_string())
     print(f"{result['n_held_out']} held-out clips; checkpoint written to {args.out} (next: distilser export {args.out} --out DIR)")
@@ -133,12 +130,14 @@ def run_train(args) -> int:
 def add_cli(subparsers):
     "Add `train` to the `distilser` command line."
     p = subparsers.add_parser("train", help="train the production model (random stratified 95/5 split)",
-                              description="Train the production model on IEMOCAP (+ CREMA-D for training only) less a "
-                                          "random stratified 5% hold-out, and write a checkpoint for `distilser export`.")
-    p.add_argument("--iemocap", metavar="ROOT", help="IEMOCAP_full_release")
-    p.add_argument("--cremad", metavar="ROOT", help="CREMA-D (training only when another corpus is given)")
-    p.add_argument("--ravdess", metavar="ROOT", help="RAVDESS, as a stand-in where IEMOCAP is missing (then no "
-                                                     "cross-corpus evaluation on RAVDESS)")
+                              description="Train the production model on IEMOCAP (+ CREMA-D for training only), or on "
+                                          "any corpus given as a manifest, less a random stratified 5% hold-out, and "
+                                          "write a checkpoint for `distilser export`.")
+    add_corpus_options(p, dict(
+        iemocap="IEMOCAP_full_release",
+        cremad="CREMA-D (training only when another corpus is given)",
+        ravdess="RAVDESS, as a stand-in where IEMOCAP is missing (then no cross-corpus evaluation on RAVDESS)",
+        csv="a manifest of any corpus (path,label[,speaker,...]; e.g. written by `distilser manifest`)"))
     add_training_arguments(p)  # the same options and defaults as `distilser loso`
     p.add_argument("--holdout", type=float, default=HOLDOUT_FRACTION, metavar="F", help="held-out share (default 0.05)")
     p.add_argument("--split", choices=SPLITS, default="clips",

@@ -94,3 +94,71 @@ def test_manifest_names_odd_cremad_file(tmp_path):
     assert f'1 file skipped (unexpected name: 1):\n  {odd}\n' in r.stdout
     assert 'excluded by design: 1 clip (fear 1)' in r.stdout
     assert odd in r.stderr and 'Traceback' not in r.stderr  # logged as well, as it happens
+
+
+def _folder_corpus(subset_root, dest, actors=('Actor_01', 'Actor_02')):
+    "The subset's clips of `actors` as a folder per label in RAVDESS's own words: `dest/angry/Actor_01/....flac`."
+    words = {'01': 'neutral', '02': 'calm', '03': 'happy', '04': 'sad', '05': 'angry'}
+    for actor in actors:
+        for clip in sorted((subset_root/'Audio_Speech_Actors_01-24'/actor).glob('*.flac')):
+            (dest/words[clip.name[6:8]]/actor).mkdir(parents=True, exist_ok=True)
+            shutil.copy(clip, dest/words[clip.name[6:8]]/actor)
+    return dest
+
+
+def test_manifest_folder_formats_names_and_bad_files(subset_root, tmp_path):
+    "Any format soundfile reads, any depth, spaces and non-ASCII names; what cannot be read is reported, not fatal."
+    root = _folder_corpus(subset_root, tmp_path/'mon corpus')
+    x, sr = sf.read(next((root/'sad'/'Actor_01').glob('*.flac')))
+    deep = root/'sad'/'Actor_09'/'séance 2'
+    deep.mkdir(parents=True)
+    for name, kwargs in [('clip ogg.ogg', dict(format='OGG', subtype='VORBIS')),
+                         ('clip.opus', dict(format='OGG', subtype='OPUS')),
+                         ('clip.mp3', dict(format='MP3', subtype='MPEG_LAYER_III')), ('clip.wav', {})]:
+        sf.write(deep/name, x, sr, **kwargs)
+    (deep/'voice note.m4a').write_bytes(b'\0\0\0\x20ftypM4A ' + bytes(64))  # AAC in MP4: soundfile cannot decode it
+    (root/'angry'/'Actor_01'/'take.wav.part').write_bytes(b'RIFF')           # an interrupted copy
+    (root/'notes.txt').write_text('recorded at home')                        # not audio: not counted
+    r = run_cli('manifest', 'folder', root, '--label-map', 'angry=anger,happy=happiness,sad=sadness',
+                '--out', tmp_path/'m.csv')
+    assert r.returncode == 0, r.stderr
+    m = pd.read_csv(tmp_path/'m.csv', dtype=str)
+    assert len(m) == 32 + 4 and m.label.value_counts()['sadness'] == 8 + 4
+    assert set(m[m.speaker == 'Actor_09'].path.map(lambda p: Path(p).name)) == {'clip ogg.ogg', 'clip.opus', 'clip.mp3',
+                                                                                 'clip.wav'}
+    assert '2 files skipped (not a readable audio file: 2)' in r.stdout
+    assert f'{deep/"voice note.m4a"}: not a readable audio file' in r.stdout
+    assert 'excluded by design: 2 clips (calm 2)' in r.stdout
+    assert "2 clips labelled 'calm' left out" in r.stderr and 'Traceback' not in r.stderr
+    assert 'speakers: the first folder below each label folder' in r.stdout
+
+
+def test_manifest_folder_without_label_map_reports_every_label(subset_root, tmp_path):
+    root = _folder_corpus(subset_root, tmp_path/'corpus', actors=('Actor_03',))
+    r = run_cli('manifest', 'folder', root, '--out', tmp_path/'m.csv')
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(tmp_path/'m.csv')) == 4  # only neutral is spelled as one of the four
+    assert 'excluded by design: 13 clips (angry 4, calm 1, happy 4, sad 4)' in r.stdout
+    assert ("4 clips labelled 'angry' left out (not one of anger, happiness, neutral, sadness); "
+            "the label map angry=anger would keep them") in r.stderr
+
+
+@pytest.mark.parametrize('table,message', [
+    ('path,emotion\n{clip},angry\n', 'no label column (its columns: path, emotion)'),
+    ('path,label,speaker\n{clip},angry,\n', 'line 2: empty speaker'),
+    ('path,label\nmissing.wav,angry\n', 'line 2: no such file: {folder}/missing.wav (relative paths are read from'),
+    ('path,label\n', 'no rows below the header')])
+def test_manifest_csv_bad_tables(subset_root, tmp_path, table, message):
+    clip = next((subset_root/'Audio_Speech_Actors_01-24'/'Actor_01').glob('*.flac'))
+    (tmp_path/'t.csv').write_text(table.format(clip=clip))
+    r = run_cli('manifest', 'csv', tmp_path/'t.csv', '--out', tmp_path/'m.csv')
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert f'{tmp_path/"t.csv"}' in r.stderr and message.format(folder=tmp_path) in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path/'m.csv').exists()
+
+
+def test_manifest_label_map_errors(subset_root, tmp_path):
+    for args, message in [(['folder', tmp_path, '--label-map', 'angry'], "label map 'angry': expected FROM=TO pairs"),
+                          (['ravdess', subset_root, '--label-map', 'a=b'], 'ravdess spells its own')]:
+        r = run_cli('manifest', *args, '--out', tmp_path/'m.csv')
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
