@@ -12,7 +12,7 @@ import onnxruntime as ort
 
 import distilser
 from .core import RANDOM_WEIGHTS_NOTE, DistilserError, LABELS, log, missing_extra, softmax
-from .data import cremad_manifest, iemocap_manifest, ravdess_manifest, sample_cremad_root
+from .data import CORPORA, cremad_manifest, sample_cremad_root
 from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contract, load_clip
 # torch, transformers and onnx are imported inside the functions that build, export or quantise a model, so that
 # reading an exported file (`OnnxClassifier`, `distilser analyze`) needs onnxruntime and numpy alone
@@ -106,18 +106,25 @@ def calibration_clips(manifest, n=32, seed=0, window_seconds=WINDOW_SECONDS, ski
     return [load_clip(p, window_seconds) for p in picked.path]
 
 # %% ../nbs/07_export.ipynb #a73ff7f4
+def _read_corpus(path, name=None):
+    "The manifest of `path` by the loader of corpus `name`, or else by the first loader of `CORPORA` that reads it."
+    path = Path(path)
+    names = [name] if name in CORPORA else ['csv'] if path.is_file() else ['cremad', 'iemocap', 'ravdess', 'folder']
+    for corpus in names:
+        try: return CORPORA[corpus](path)
+        except DistilserError: continue
+    raise DistilserError(f'{path}: not a corpus distilser can read (calibration needs training audio)')
+
 def training_audio(model_or_config=None, root=None):
-    "A manifest of training audio: `root` (any corpus), the checkpoint's own corpora if here, or the CREMA-D sample."
+    """A manifest of training audio: `root` (a corpus root or a CSV manifest), else the checkpoint's first recorded
+    corpus that is on this machine, else the CREMA-D sample."""
+    if root: return _read_corpus(root)
     config = getattr(model_or_config, 'config', model_or_config)
     recorded = (getattr(config, 'distilser_training_data', None) or {}).get('corpora', {}) if config else {}
-    loaders = dict(cremad=cremad_manifest, iemocap=iemocap_manifest, ravdess=ravdess_manifest)
-    for corpus, record in ({'given': dict(root=root)} if root else recorded).items():
-        if record.get('root') and Path(record['root']).is_dir():
-            for name, loader in loaders.items():
-                if corpus in (name, 'given'):
-                    try: return loader(record['root'])
-                    except DistilserError: continue
-    if root: raise DistilserError(f'{root}: not a CREMA-D, IEMOCAP or RAVDESS root (calibration needs training audio)')
+    for name, record in recorded.items():
+        if record.get('root') and Path(record['root']).exists():
+            try: return _read_corpus(record['root'], name)
+            except DistilserError: continue
     return cremad_manifest(sample_cremad_root())
 
 def calibration_and_guard(manifest, n_calibration=CALIBRATION_CLIPS, n_guard=GUARD_CLIPS,
