@@ -9,12 +9,14 @@ validation UA and the wall time are reported. RAVDESS, the cross-corpus test, is
     nice .venv/bin/python bench/architecture_choice.py --cremad /path/to/CREMA-D
 """
 import argparse, platform, tempfile, time, warnings
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
 from distilser.data import cremad_manifest
+from distilser.default_model import DEFAULT_RECIPE
 from distilser.loso import make_folds, split_fold, train_model
 from distilser.model import OFFLINE_MELCNN, OFFLINE_TINY, RandomWeightsWarning, count_parameters
 
@@ -22,12 +24,10 @@ LEARNING_CHECK_LEARNER = dict(  # bench/learning_check.py's narrow DistilHuBERT 
     hidden_size=64, num_attention_heads=2, intermediate_size=128, classifier_proj_size=64, conv_dim=(64,) * 4,
     conv_kernel=(20, 8, 4, 4), conv_stride=(10, 4, 4, 2), conv_bias=True, feat_extract_norm="layer",
     num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=4)
-CANDIDATES = {
-    "log-mel CNN, 16-32-64-128 channels (offline:melcnn)": dict(backbone=OFFLINE_MELCNN),
-    "log-mel CNN, 16-32-64-128 channels, per-clip mean removal":
-        dict(backbone=OFFLINE_MELCNN, model_overrides=dict(utterance_cmn=True)),
-    "DistilHuBERT layout, narrow (64 wide, 4 conv + 2 transformer layers)":
-        dict(backbone=OFFLINE_TINY, model_overrides=LEARNING_CHECK_LEARNER),
+CANDIDATES = {  # name: (backbone, model_overrides)
+    "log-mel CNN, 16-32-64-128 channels (offline:melcnn)": (OFFLINE_MELCNN, None),
+    "log-mel CNN, 16-32-64-128 channels, per-clip mean removal": (OFFLINE_MELCNN, dict(utterance_cmn=True)),
+    "DistilHuBERT layout, narrow (64 wide, 4 conv + 2 transformer layers)": (OFFLINE_TINY, LEARNING_CHECK_LEARNER),
 }
 RESULTS = Path(__file__).parent/"results"
 
@@ -42,11 +42,12 @@ def main(argv=None):
     fold = make_folds(manifest.group, 5)[0]
     train, val, _ = split_fold(manifest, fold)
     rows = []
-    for name, kw in CANDIDATES.items():
+    for name, (backbone, overrides) in CANDIDATES.items():
         start = time.time()
+        config = replace(DEFAULT_RECIPE, backbone=backbone, epochs=args.epochs, patience=args.epochs,
+                         train_encoder=True)  # every layer trained, no early stop
         with tempfile.TemporaryDirectory() as d:
-            trainer, metrics = train_model(train, val, d, lr=1e-3, window_seconds=4.0, epochs=args.epochs,
-                                           patience=args.epochs, freeze_feature_encoder=False, progress=False, **kw)
+            trainer, metrics = train_model(train, val, d, config, model_overrides=overrides, progress=False)
         history = [h["eval_ua"] for h in trainer.state.log_history if "eval_ua" in h]
         rows.append(dict(model=name, parameters=count_parameters(trainer.model), best_validation_ua=metrics["ua"],
                          best_epoch=metrics["best_epoch"], ua_after_1_epoch=history[0], minutes=(time.time() - start) / 60))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from distilser.data import full_ravdess_root, ravdess_manifest
 from distilser.core import RANDOM_WEIGHTS_NOTE
-from distilser.loso import run_loso
+from distilser.loso import TrainingConfig, run_loso
 from distilser.model import OFFLINE_TINY, RandomWeightsWarning
 
 LEARNER = dict(hidden_size=64, num_attention_heads=2, intermediate_size=128, classifier_proj_size=64,
@@ -34,7 +34,7 @@ def main(argv=None):
     p.add_argument("--out", default="runs/learning_check")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--max-seconds", type=float, default=3.0)
+    p.add_argument("--window-seconds", type=float, default=3.0)
     p.add_argument("--patience", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -43,9 +43,9 @@ def main(argv=None):
     manifest = ravdess_manifest(root)
     warnings.simplefilter("ignore", RandomWeightsWarning)  # said once, below, for every number
     start = time.time()
-    table = run_loso(manifest, args.out, n_folds=5, backbone=OFFLINE_TINY, epochs=args.epochs, lr=args.lr,
-                     max_seconds=args.max_seconds, patience=args.patience, seed=args.seed, augment=False,
-                     freeze_feature_encoder=False, model_overrides=LEARNER, progress=False)
+    config = TrainingConfig(backbone=OFFLINE_TINY, epochs=args.epochs, lr=args.lr, window_seconds=args.window_seconds,
+                            patience=args.patience, seed=args.seed, augment=False, train_encoder=True)
+    table = run_loso(manifest, args.out, n_folds=5, config=config, model_overrides=LEARNER, progress=False)
     minutes = (time.time() - start) / 60
     print(f"RAVDESS five-fold speaker-independent learning check, {len(manifest)} clips; {RANDOM_WEIGHTS_NOTE}")
     print(table[["wa", "ua", "macro_f1"]].round(3).to_string())

@@ -23,7 +23,7 @@ import distilser.loso as loso
 from distilser.core import LABEL2ID
 from distilser.data import full_ravdess_root, ravdess_manifest
 from distilser.core import compute_metrics
-from distilser.loso import make_folds, train_model
+from distilser.loso import TrainingConfig, make_folds, train_model
 from distilser.model import OFFLINE_DISTILHUBERT, OFFLINE_TINY, RandomWeightsWarning, load_model
 from distilser.preprocessing import SAMPLE_RATE, CropCollator, load_clip
 
@@ -71,8 +71,9 @@ def main():
     for policy, collator in [("unpadded (distilser)", CropCollator), ("padded to 4 s with mask (paper)", PadCollator)]:
         loso.CropCollator = collator  # the only difference between the two trainings
         with tempfile.TemporaryDirectory() as d:
-            trainer, _ = train_model(train, val, d, backbone=OFFLINE_TINY, epochs=10, lr=1e-3, window_seconds=WINDOW,
-                                     augment=False, freeze_feature_encoder=False, model_overrides=LEARNER, progress=False)
+            config = TrainingConfig(backbone=OFFLINE_TINY, epochs=10, lr=1e-3, window_seconds=WINDOW, augment=False,
+                                    train_encoder=True)
+            trainer, _ = train_model(train, val, d, config, model_overrides=LEARNER, progress=False)
         for how in ("alone", "padded, with mask", "padded, no mask"):
             ua = compute_metrics(y, logits(trainer.model, clips, how).argmax(1))["ua"]
             rows.append(dict(trained=policy, deployed=how, test_ua=ua))

@@ -5,27 +5,31 @@
 # %% ../nbs/09a_default_model.ipynb #f575baf2
 from __future__ import annotations
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from .core import LABELS, DistilserError, write_atomic
 from .data import REPO_ROOT
+from .loso import TrainingConfig
 from .model import OFFLINE_MELCNN
 from .production import production_manifest, train_production
 from .export import DEFAULT_MODEL, default_model_path, export_onnx, open_model, read_metadata
 from .evaluate import PAPER_RAVDESS, PAPER_SOURCE, comparison_table, evaluate
 
 # %% auto #0
-__all__ = ['DEFAULT_RECIPE', 'DEFAULT_DESCRIPTION', 'CREMAD_CITATION', 'mark_trained', 'train_default_model',
+__all__ = ['DEFAULT_RECIPE', 'DEFAULT_HOLDOUT', 'DEFAULT_DESCRIPTION', 'CREMAD_CITATION', 'mark_trained', 'train_default_model',
            'plot_learning_curve', 'model_card', 'build_default_model', 'int8_fidelity', 'run_default_model', 'add_cli']
 
 # %% ../nbs/09a_default_model.ipynb #3e8bd235
-DEFAULT_RECIPE = dict(backbone=OFFLINE_MELCNN, lr=1e-3, window_seconds=4.0, split="speakers", holdout=0.1)
+DEFAULT_RECIPE = TrainingConfig(backbone=OFFLINE_MELCNN, lr=1e-3, window_seconds=4.0)  # the rest: the paper's
+DEFAULT_HOLDOUT = 0.1  # a tenth of CREMA-D's actors validate
 DEFAULT_DESCRIPTION = ("distilser default model: log-mel CNN trained from scratch on CREMA-D by the distilser project "
                        "(not the paper's pretrained DistilHuBERT)")
 CREMAD_CITATION = ("CREMA-D: H. Cao, D. G. Cooper, M. K. Keutmann, R. C. Gur, A. Nenkova, R. Verma, CREMA-D: "
-                   "Crowd-sourced Emotional Multimodal Actors Dataset, IEEE Trans. Affective Computing 5(4): 377-390, 2014. "
+                   "Crowd-sourced Emotional Multimodal Actors Dataset, IEEE Trans. Affective Computing 5(4): 377-390, "
+                   "2014. "
                    "Licence: Open Database License 1.0 (database), Database Contents License 1.0 (contents).")
 
 # %% ../nbs/09a_default_model.ipynb #57fe1b82
@@ -36,11 +40,16 @@ def mark_trained(checkpoint, description: str = DEFAULT_DESCRIPTION) -> Path:
     config.update(distilser_random_weights=False, distilser_description=description)
     return write_atomic(path, json.dumps(config, indent=2) + "\n")
 
-def train_default_model(cremad_root, out_dir, description: str = DEFAULT_DESCRIPTION, progress: bool = True,
-                        **overrides) -> dict:
+def train_default_model(cremad_root, # CREMA-D (AudioWAV/...)
+                        out_dir, # the checkpoint directory to write
+                        config: TrainingConfig = DEFAULT_RECIPE, # the recipe; a variant: `replace(DEFAULT_RECIPE, ...)`
+                        holdout: float = DEFAULT_HOLDOUT, # the share of the actors held out
+                        description: str = DEFAULT_DESCRIPTION, # how the model's results are labelled
+                        progress: bool = True, # progress bars and the Trainer's per-epoch logs
+                       ) -> dict: # the held-out metrics (`train_production`)
     "The default model's recipe on a CREMA-D root: train with held-out actors, then mark the checkpoint as trained."
-    result = train_production(production_manifest(cremad=cremad_root), out_dir, progress=progress,
-                              **{**DEFAULT_RECIPE, **overrides})
+    result = train_production(production_manifest(cremad=cremad_root), out_dir, config, holdout=holdout,
+                              split="speakers", progress=progress)
     mark_trained(out_dir, description)
     return result
 
@@ -107,28 +116,38 @@ held-out actors' UA, training augmentation (gain, noise, pitch, polarity).
 """
 
 # %% ../nbs/09a_default_model.ipynb #8e80a8cd
-def build_default_model(cremad_root, out_dir, ravdess_root=None, progress: bool = True, **overrides) -> dict:
+def build_default_model(cremad_root, # CREMA-D (AudioWAV/...)
+                        out_dir, # where checkpoint/, the two ONNX files, ravdess/ and README.md go
+                        ravdess_root=None, # RAVDESS, for the cross-corpus figures of the card
+                        config: TrainingConfig = DEFAULT_RECIPE, # the recipe
+                        holdout: float = DEFAULT_HOLDOUT, # the share of the actors held out
+                        progress: bool = True, # progress bars and the Trainer's per-epoch logs
+                       ) -> dict: # the two ONNX paths and the card's tables
     "Train (unless `out_dir/checkpoint` exists), export, evaluate on RAVDESS and write the model card in `out_dir`."
     out = Path(out_dir)
     checkpoint = out/"checkpoint"
-    if not (checkpoint/"config.json").is_file(): train_default_model(cremad_root, checkpoint, progress=progress, **overrides)
+    if not (checkpoint/"config.json").is_file():
+        train_default_model(cremad_root, checkpoint, config, holdout, progress=progress)
     fp32, int8 = export_onnx(checkpoint, out)
     tables = {}
     if ravdess_root is not None:
         from distilser.data import ravdess_manifest
         manifest = ravdess_manifest(ravdess_root)
         results = {p.name: evaluate(p, manifest, out_dir=out/"ravdess"/p.stem, progress=progress) for p in (fp32, int8)}
-        tables["RAVDESS, 672 four-class clips (cross-corpus)"] = comparison_table(
-            results[int8.name], "this model, int8").join(comparison_table(results[fp32.name], "fp32").iloc[:, 1:]).to_markdown()
+        both = comparison_table(results[int8.name], "this model, int8").join(
+            comparison_table(results[fp32.name], "fp32").iloc[:, 1:])
+        tables["RAVDESS, 672 four-class clips (cross-corpus)"] = both.to_markdown()
         tables["int8 against fp32 on RAVDESS"] = int8_fidelity(out/"ravdess").to_markdown()
-    command = f"distilser default-model --cremad {cremad_root} --out {out_dir}" + (f" --ravdess {ravdess_root}" if ravdess_root else "")
+    command = f"distilser default-model --cremad {cremad_root} --out {out_dir}"
+    if ravdess_root: command += f" --ravdess {ravdess_root}"
     write_atomic(out/"README.md", model_card(out.name, int8, command, tables))
     return dict(fp32=fp32, int8=int8, tables=tables)
 
 def int8_fidelity(report_dir) -> pd.DataFrame:
-    "Top-1 agreement of the int8 and fp32 models clip by clip and their UA, from two `evaluate` reports in `report_dir`."
-    fp32, int8 = (pd.read_csv(Path(report_dir)/name/"predictions.csv") for name in ("model", "model.int8"))
-    ua = {name: json.loads((Path(report_dir)/name/"metrics.json").read_text())["ua"] for name in ("model", "model.int8")}
+    "Top-1 agreement of int8 and fp32 models clip by clip, and their UA, from two `evaluate` reports in `report_dir`."
+    names = ("model", "model.int8")
+    fp32, int8 = (pd.read_csv(Path(report_dir)/name/"predictions.csv") for name in names)
+    ua = {name: json.loads((Path(report_dir)/name/"metrics.json").read_text())["ua"] for name in names}
     return pd.DataFrame([dict(clips=len(fp32), agreement=round(float((fp32.prediction == int8.prediction).mean()), 4),
                               ua_fp32=round(ua["model"], 4), ua_int8=round(ua["model.int8"], 4),
                               ua_change_points=round(100 * (ua["model.int8"] - ua["model"]), 2))])
@@ -136,7 +155,7 @@ def int8_fidelity(report_dir) -> pd.DataFrame:
 # %% ../nbs/09a_default_model.ipynb #93685f05
 def run_default_model(args) -> int:
     "`distilser default-model`: train, export, evaluate and describe the default model."
-    built = build_default_model(args.cremad, args.out, args.ravdess, epochs=args.epochs)
+    built = build_default_model(args.cremad, args.out, args.ravdess, replace(DEFAULT_RECIPE, epochs=args.epochs))
     print((Path(args.out)/"README.md").read_text())
     print(f"wrote {built['fp32']}, {built['int8']} and {Path(args.out)/'README.md'}")
     return 0
@@ -145,9 +164,11 @@ def add_cli(subparsers):
     "Add `default-model` to the `distilser` command line."
     p = subparsers.add_parser("default-model", help="train, export, evaluate and describe the default model (CREMA-D)",
                               description="The default model's recipe: a log-mel CNN trained from scratch on CREMA-D "
-                                          "(actors held out for validation), exported to guarded int8, evaluated on RAVDESS.")
+                                          "(actors held out for validation), exported to guarded int8, evaluated on "
+                                          "RAVDESS.")
     p.add_argument("--cremad", required=True, metavar="ROOT", help="CREMA-D root (AudioWAV/...)")
     p.add_argument("--ravdess", metavar="ROOT", help="RAVDESS root for the cross-corpus figures of the model card")
     p.add_argument("--out", required=True, metavar="DIR", help="where checkpoint/, the ONNX files and README.md go")
-    p.add_argument("--epochs", type=int, default=25, help="most epochs (early stopping on held-out actors; default 25)")
+    p.add_argument("--epochs", type=int, default=DEFAULT_RECIPE.epochs,
+                   help=f"most epochs (early stopping on held-out actors; default {DEFAULT_RECIPE.epochs})")
     p.set_defaults(func=run_default_model)

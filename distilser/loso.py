@@ -5,13 +5,15 @@
 # %% ../nbs/04_loso.ipynb #23e2277c
 from __future__ import annotations
 import gc, json, logging, os, platform, shutil, tempfile, warnings
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, set_seed
+from transformers import (EarlyStoppingCallback, HfArgumentParser, Trainer, TrainingArguments,
+                          Wav2Vec2FeatureExtractor, set_seed)
 from transformers.trainer_callback import PrinterCallback
 
 import distilser
@@ -22,9 +24,9 @@ from .model import DISTILHUBERT_HUB_ID, is_random_weights, load_model, resolve_b
 from .loss import FocalLoss, balanced_alpha
 
 # %% auto #0
-__all__ = ['TRAINING_DEFAULTS', 'SUMMARY_METRICS', 'make_folds', 'split_fold', 'feature_extractor', 'train_model', 'model_window',
-           'clip_logits', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize',
-           'CorpusArgumentError', 'loso_corpora', 'add_training_arguments', 'training_kwargs', 'add_cli']
+__all__ = ['SUMMARY_METRICS', 'make_folds', 'split_fold', 'TrainingConfig', 'training_config', 'feature_extractor', 'train_model',
+           'model_window', 'clip_logits', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize',
+           'CorpusArgumentError', 'loso_corpora', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -32,7 +34,8 @@ def make_folds(groups, n_folds: int | None = None) -> list[dict]:
     names = sorted(set(groups))
     n_folds = n_folds or len(names)
     if not 3 <= n_folds <= len(names):
-        raise DistilserError(f"{len(names)} groups cannot make {n_folds} folds (need test, validation and training groups)")
+        raise DistilserError(f"{len(names)} groups cannot make {n_folds} folds "
+                             "(need test, validation and training groups)")
     buckets = [names[i::n_folds] for i in range(n_folds)]
     return [dict(fold=k + 1, test=buckets[k], validation=buckets[(k + 1) % n_folds],
                  train=[g for j, b in enumerate(buckets) if j not in (k, (k + 1) % n_folds) for g in b])
@@ -44,10 +47,38 @@ def split_fold(manifest: pd.DataFrame, fold: dict, extra_train: pd.DataFrame | N
     train = pd.concat([part("train"), extra_train]) if extra_train is not None else part("train")
     return train.reset_index(drop=True), part("validation"), part("test")
 
-# %% ../nbs/04_loso.ipynb #a5d9604e
-TRAINING_DEFAULTS = dict(epochs=25, batch_size=16, lr=5e-5, scheduler="cosine", warmup_ratio=0.1, weight_decay=0.01,
-                         patience=6, gamma=2.0, label_smoothing=0.1, window_seconds=WINDOW_SECONDS, seed=0)
+# %% ../nbs/04_loso.ipynb #90e23c06
+@dataclass(frozen=True)
+class TrainingConfig:
+    "The training recipe: every hyperparameter of `train_model`, the paper's values (Section III-D) by default."
+    _argument_group_name = "training options (default: the paper's recipe)"  # their section of `--help`
+    backbone: str = field(default=DISTILHUBERT_HUB_ID, metadata=dict(
+        help="hub id, local model directory, or offline:tiny|distilhubert|wav2vec2-base|melcnn (random weights)"))
+    epochs: int = field(default=25, metadata=dict(help="most epochs (early stopping may end sooner)"))
+    batch_size: int = field(default=16, metadata=dict(help="training clips per batch"))
+    lr: float = field(default=5e-5, metadata=dict(help="peak learning rate of AdamW"))
+    scheduler: str = field(default="cosine", metadata=dict(help="learning-rate schedule (transformers' SchedulerType)"))
+    warmup_ratio: float = field(default=0.1, metadata=dict(help="share of the training steps that warm up"))
+    weight_decay: float = field(default=0.01, metadata=dict(help="AdamW weight decay"))
+    patience: int = field(default=6, metadata=dict(help="early stopping: epochs to wait for a better validation UA"))
+    gamma: float = field(default=2.0, metadata=dict(help="focusing parameter of the focal loss"))
+    label_smoothing: float = field(default=0.1, metadata=dict(help="label smoothing of the focal loss"))
+    window_seconds: float = field(default=WINDOW_SECONDS, metadata=dict(
+        help="clips are cut to this window (never padded); recorded in the model for deployment"))
+    seed: int = field(default=0, metadata=dict(help="seeds weights, augmentation, batches and the production split"))
+    augment: bool = field(default=True, metadata=dict(help="augment the training clips (gain, noise, pitch, polarity)"))
+    train_encoder: bool = field(default=False, metadata=dict(
+        help="also train the convolutional feature encoder (frozen by default)"))
 
+    def __post_init__(self):  # a backbone given as a Path is recorded, compared and shown as text
+        object.__setattr__(self, "backbone", str(self.backbone))
+
+# %% ../nbs/04_loso.ipynb #c6dc75a3
+def training_config(args) -> TrainingConfig:
+    "The `TrainingConfig` in a command's parsed options (the parser has `HfArgumentParser(TrainingConfig)` as parent)."
+    return TrainingConfig(**{f.name: getattr(args, f.name) for f in fields(TrainingConfig)})
+
+# %% ../nbs/04_loso.ipynb #a5d9604e
 def _trainer_metrics(eval_pred) -> dict:
     "The Trainer's per-epoch validation metrics: the scalars of `compute_metrics`."
     metrics = compute_metrics(eval_pred.label_ids, np.argmax(eval_pred.predictions, -1))
@@ -58,35 +89,40 @@ def feature_extractor() -> Wav2Vec2FeatureExtractor:
     return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=False,
                                     return_attention_mask=False)
 
-def train_model(train_df, val_df, out_dir, backbone=DISTILHUBERT_HUB_ID, epochs=25, batch_size=16, lr=5e-5,
-                scheduler="cosine", warmup_ratio=0.1, weight_decay=0.01, patience=6, gamma=2.0, label_smoothing=0.1,
-                window_seconds=WINDOW_SECONDS, seed=0, augment=True, freeze_feature_encoder=True, model_overrides=None,
-                progress=True, num_workers=None):
+def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
+                val_df: pd.DataFrame, # the validation clips: early stopping and the best epoch
+                out_dir, # where the Trainer keeps its checkpoints while it trains (deleted at the end)
+                config: TrainingConfig | None = None, # the recipe (default: the paper's)
+                progress: bool = True, # progress bars and the Trainer's per-epoch logs
+                model_overrides: dict | None = None, # changes to the backbone's configuration (the bench scripts')
+                num_workers: int | None = None, # data-loading processes (default: 4 on a GPU, none on a CPU)
+               ):
     "Train a classifier on `train_df`, early-stopped on `val_df`'s UA; returns `(trainer, validation metrics)`."
-    set_seed(seed)
+    c = config or TrainingConfig()
+    set_seed(c.seed)
     gpu = torch.cuda.is_available()
-    model = load_model(backbone, freeze_feature_encoder=freeze_feature_encoder, **(model_overrides or {}))
-    focal = FocalLoss(balanced_alpha(train_df.label.map(LABEL2ID), len(LABELS)), gamma, label_smoothing)
+    model = load_model(c.backbone, freeze_feature_encoder=not c.train_encoder, **(model_overrides or {}))
+    focal = FocalLoss(balanced_alpha(train_df.label.map(LABEL2ID), len(LABELS)), c.gamma, c.label_smoothing)
     checkpoints = Path(out_dir)/"checkpoints"
     args = TrainingArguments(
-        output_dir=str(checkpoints), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=1, learning_rate=lr, lr_scheduler_type=scheduler, group_by_length=True,
-        warmup_ratio=warmup_ratio, weight_decay=weight_decay, optim="adamw_torch",
+        output_dir=str(checkpoints), num_train_epochs=c.epochs, per_device_train_batch_size=c.batch_size,
+        per_device_eval_batch_size=1, learning_rate=c.lr, lr_scheduler_type=c.scheduler, group_by_length=True,
+        warmup_ratio=c.warmup_ratio, weight_decay=c.weight_decay, optim="adamw_torch",
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch", save_total_limit=1,
         save_only_model=True, load_best_model_at_end=True, metric_for_best_model="ua", greater_is_better=True,
-        fp16=gpu, use_cpu=not gpu, seed=seed, data_seed=seed, report_to="none", disable_tqdm=not progress,
+        fp16=gpu, use_cpu=not gpu, seed=c.seed, data_seed=c.seed, report_to="none", disable_tqdm=not progress,
         dataloader_num_workers=(4 if gpu else 0) if num_workers is None else num_workers)
     trainer = Trainer(
-        model=model, args=args, data_collator=CropCollator(seed), compute_metrics=_trainer_metrics,
+        model=model, args=args, data_collator=CropCollator(c.seed), compute_metrics=_trainer_metrics,
         processing_class=feature_extractor(),  # names the input for group_by_length
-        train_dataset=SERDataset(train_df, train=augment, seed=seed, window_seconds=window_seconds),
-        eval_dataset=SERDataset(val_df, window_seconds=window_seconds),
+        train_dataset=SERDataset(train_df, train=c.augment, seed=c.seed, window_seconds=c.window_seconds),
+        eval_dataset=SERDataset(val_df, window_seconds=c.window_seconds),
         compute_loss_func=lambda outputs, labels, num_items_in_batch=None: focal(outputs.logits, labels),
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)])
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=c.patience)])
     if not progress: trainer.remove_callback(PrinterCallback)  # quiet: no per-epoch log dictionaries
     trainer.train()
     shutil.rmtree(checkpoints, ignore_errors=True)  # the best weights are in memory now
-    trainer.model.config.update(dict(distilser_preprocessing=input_contract(window_seconds)))
+    trainer.model.config.update(dict(distilser_preprocessing=input_contract(c.window_seconds)))
     history = [h for h in trainer.state.log_history if "eval_ua" in h]
     best_epoch = next(h["epoch"] for h in history if h["eval_ua"] == trainer.state.best_metric)
     val = dict(predict(trainer.model, val_df)[1], epochs_run=len(history), best_epoch=int(best_epoch))
@@ -101,8 +137,9 @@ def clip_logits(model, clips) -> np.ndarray:
     "Logits `[len(clips), labels]` of a PyTorch classifier, one unpadded clip at a time (as it was validated)."
     device = next(model.parameters()).device
     with torch.inference_mode():
+        if not len(clips): return np.zeros((0, len(LABELS)))
         return np.concatenate([model.eval()(input_values=torch.from_numpy(np.asarray(x, np.float32))[None].to(device))
-                               .logits.float().cpu().numpy() for x in clips]) if len(clips) else np.zeros((0, len(LABELS)))
+                               .logits.float().cpu().numpy() for x in clips])
 
 def predict(model, df):
     "`(predictions, metrics)` of a trained model on the manifest `df` in its own window: one row per clip, in order."
@@ -118,30 +155,42 @@ def predict(model, df):
 # %% ../nbs/04_loso.ipynb #4da1fb8f
 def _environment() -> dict:
     import transformers
+    cpu = f"cpu ({platform.processor() or platform.machine()})"
     return dict(distilser=distilser.__version__, torch=torch.__version__, transformers=transformers.__version__,
-                device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or platform.machine()})")
+                device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else cpu)
 
 class SettingsMismatchError(DistilserError):
     "The output directory holds finished folds trained with other settings."
 
 # %% ../nbs/04_loso.ipynb #800e0b54
-def _check_settings(fold_dir: Path, settings: dict):
+def _saved_settings(fold_dir: Path) -> dict:
+    "A finished fold's settings; those written before `TrainingConfig` existed are put in its terms."
     saved = json.loads((fold_dir/"config.json").read_text())["settings"]
+    if "freeze_feature_encoder" in saved: saved["train_encoder"] = not saved.pop("freeze_feature_encoder")
+    return {**asdict(TrainingConfig()), "model_overrides": None, **saved}  # unrecorded then: the default
+
+def _check_settings(fold_dir: Path, settings: dict):
+    saved = _saved_settings(fold_dir)
     changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
     if changed:
         what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
         raise SettingsMismatchError(f"{fold_dir}: finished with other settings ({what}); use a new --out directory")
 
-def run_loso(manifest: pd.DataFrame, out_dir, extra_train: pd.DataFrame | None = None, n_folds: int | None = None,
-             backbone=DISTILHUBERT_HUB_ID, progress=True, **train_kwargs) -> pd.DataFrame:
+def run_loso(manifest: pd.DataFrame, # clips with a `group` column (IEMOCAP sessions, speakers)
+             out_dir, # one `fold_<k>` directory per fold, then the summary; a rerun resumes
+             extra_train: pd.DataFrame | None = None, # clips added to every training set only (CREMA-D)
+             n_folds: int | None = None, # buckets of groups (default: one group each)
+             config: TrainingConfig | None = None, # the recipe (default: the paper's)
+             progress: bool = True, # progress bars and the Trainer's per-epoch logs
+             model_overrides: dict | None = None, # changes to the backbone's configuration, recorded in the settings
+            ) -> pd.DataFrame: # per-fold test metrics, then `mean` and `std`
     "Cross-validate over `manifest.group` (resumable, one directory per fold); returns the per-fold summary table."
-    out_dir = Path(out_dir)
-    settings = {**TRAINING_DEFAULTS, **train_kwargs, "backbone": str(backbone), "n_folds": n_folds,
-                "corpora": sorted(set(manifest.corpus) | (set(extra_train.corpus) if extra_train is not None else set()))}
-    model_keys = {"augment", "freeze_feature_encoder", "model_overrides", "num_workers"}
-    hyper = {k: v for k, v in settings.items() if k in TRAINING_DEFAULTS or k in model_keys}
+    out_dir, config = Path(out_dir), config or TrainingConfig()
+    corpora = sorted(set(manifest.corpus) | (set(extra_train.corpus) if extra_train is not None else set()))
+    settings = json.loads(json.dumps(dict(asdict(config), n_folds=n_folds, corpora=corpora,
+                                          model_overrides=model_overrides)))  # as config.json will hold them
     folds = make_folds(manifest.group, n_folds)
-    if not str(backbone).startswith("offline:"): resolve_backbone(backbone)  # a missing backbone fails before any work
+    if not config.backbone.startswith("offline:"): resolve_backbone(config.backbone)  # missing: fails before any work
     for fold in tqdm(folds, desc="LOSO folds", disable=not progress):
         fold_dir = out_dir/f"fold_{fold['fold']}"
         if (fold_dir/"metrics.json").is_file():
@@ -149,16 +198,16 @@ def run_loso(manifest: pd.DataFrame, out_dir, extra_train: pd.DataFrame | None =
             log.info("fold %d already finished: kept %s", fold["fold"], fold_dir)
             continue
         train, val, test = split_fold(manifest, fold, extra_train)
-        trainer, val_metrics = train_model(train, val, fold_dir, backbone=backbone, progress=progress, **hyper)
+        trainer, val_metrics = train_model(train, val, fold_dir, config, progress, model_overrides)
         preds, test_metrics = predict(trainer.model, test)
-        config = dict(fold=fold, settings=settings, preprocessing=input_contract(settings["window_seconds"]),
+        record = dict(fold=fold, settings=settings, preprocessing=input_contract(config.window_seconds),
                       environment=_environment(),
                       validation_rule="test bucket k, validate bucket k+1 (cyclic), train on the rest",
                       sizes=dict(train=len(train), validation=len(val), test=len(preds)),
                       train_counts=train.label.value_counts().reindex(LABELS, fill_value=0).to_dict(),
                       class_weights=dict(zip(LABELS, balanced_alpha(train.label.map(LABEL2ID)).tolist())),
                       random_weights=is_random_weights(trainer.model))
-        write_atomic(fold_dir/"config.json", json.dumps(config, indent=2, default=str))
+        write_atomic(fold_dir/"config.json", json.dumps(record, indent=2, default=str))
         write_atomic(fold_dir/"predictions.csv", preds.to_csv(index=False))
         write_atomic(fold_dir/"metrics.json", json.dumps(dict(fold=fold["fold"], test=test_metrics,
                                                              validation=val_metrics), indent=2))
@@ -182,7 +231,8 @@ def summarize(out_dir) -> pd.DataFrame:
     table = pd.concat([folds, folds.agg(["mean", "std"])])
     configs = [json.loads(p.read_text()) for p in out_dir.glob("fold_*/config.json")]
     random = any(c.get("random_weights") for c in configs)
-    nice = pd.DataFrame({"mean ± std": [f"{m:.3f} ± {s:.3f}" for m, s in zip(table.loc["mean"], table.loc["std"].fillna(0))],
+    spread = [f"{m:.3f} ± {s:.3f}" for m, s in zip(table.loc["mean"], table.loc["std"].fillna(0))]
+    nice = pd.DataFrame({"mean ± std": spread,
                          **{f: folds.loc[f].map("{:.3f}".format).values for f in folds.index}}, index=SUMMARY_METRICS)
     nice.index.name = "metric"
     title = f"# LOSO summary: {len(folds)} folds" + (f"\n\n**{RANDOM_WEIGHTS_NOTE}**" if random else "")
@@ -221,37 +271,16 @@ def loso_corpora(sources: dict, label_map=None):
     if corpus != "iemocap": return manifest, None, min(5, _enough_groups(manifest, sources[corpus]))
     return manifest, load_corpora({"cremad": sources["cremad"]}) if "cremad" in sources else None, None
 
-def add_training_arguments(p):
-    "The training options shared by `distilser loso`, `study` and `train` (defaults: the paper's recipe)."
-    d = TRAINING_DEFAULTS
-    p.add_argument("--out", required=True, help="output directory (loso and study: a rerun skips finished folds)")
-    p.add_argument("--backbone", default=DISTILHUBERT_HUB_ID,
-                   help="hub id, local model directory, or offline:tiny|distilhubert|wav2vec2-base|melcnn (random weights)")
-    p.add_argument("--epochs", type=int, default=d["epochs"])
-    p.add_argument("--batch-size", type=int, default=d["batch_size"])
-    p.add_argument("--lr", type=float, default=d["lr"], help="peak learning rate (cosine schedule, warmup 0.1)")
-    p.add_argument("--patience", type=int, default=d["patience"], help="early stopping on validation UA, in epochs")
-    p.add_argument("--window-seconds", type=float, default=d["window_seconds"],
-                   help="clips are cut to this window (never padded); recorded in the model for deployment")
-    p.add_argument("--seed", type=int, default=d["seed"])
-    p.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    p.add_argument("--train-encoder", action="store_true", help="also train the convolutional feature encoder")
-
-def training_kwargs(args) -> dict:
-    "`run_loso` keywords from options parsed by `add_training_arguments`."
-    return dict(backbone=args.backbone, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                patience=args.patience, window_seconds=args.window_seconds, seed=args.seed,
-                augment=not args.no_augment, freeze_feature_encoder=not args.train_encoder)
-
 def _loso_command(args) -> int:
     manifest, extra, n_folds = loso_corpora(corpus_sources(args), args.label_map)
-    run_loso(manifest, args.out, extra_train=extra, n_folds=n_folds, **training_kwargs(args))
+    run_loso(manifest, args.out, extra_train=extra, n_folds=n_folds, config=training_config(args))
     print((Path(args.out)/"summary.md").read_text())
     return 0
 
 def add_cli(subparsers):
     "Add `distilser loso` to the command line."
-    p = subparsers.add_parser("loso", help="speaker-independent cross-validation: IEMOCAP sessions, RAVDESS or "
+    p = subparsers.add_parser("loso", parents=[HfArgumentParser(TrainingConfig, add_help=False)],
+                              help="speaker-independent cross-validation: IEMOCAP sessions, RAVDESS or "
                               "CREMA-D actors, or the speakers of any manifest",
                               description="Leave-one-group-out cross-validation; each fold's results are kept as it "
                                           "finishes.")
@@ -261,5 +290,5 @@ def add_cli(subparsers):
         cremad="CREMA-D root: added to every IEMOCAP training set, or alone: its actors dealt into five folds",
         csv="a manifest (path,label,speaker,...; e.g. written by `distilser manifest`): its groups (the speakers "
             "unless a group column says otherwise) dealt into five folds, fewer if it has fewer than five"))
-    add_training_arguments(p)
+    p.add_argument("--out", required=True, help="output directory (a rerun skips the folds finished there)")
     p.set_defaults(func=_loso_command)

@@ -5,18 +5,19 @@
 # %% ../nbs/06_production.ipynb #e4a742cd
 from __future__ import annotations
 import json, math
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
+from transformers import HfArgumentParser
 
 from .core import LABELS, DistilserError, log, write_atomic
 from .data import add_corpus_options, corpus_sources, load_corpora
 from .preprocessing import input_contract
-from .model import DISTILHUBERT_HUB_ID, is_random_weights
+from .model import is_random_weights
 from .core import RANDOM_WEIGHTS_NOTE
-from .loso import (TRAINING_DEFAULTS, add_training_arguments, feature_extractor, predict,
-                            train_model, training_kwargs)
+from .loso import TrainingConfig, feature_extractor, predict, train_model, training_config
 
 # %% auto #0
 __all__ = ['PAPER_PRODUCTION', 'PAPER_PRODUCTION_SOURCE', 'HOLDOUT_FRACTION', 'TRAINING_ONLY_CORPORA', 'SPLITS',
@@ -79,32 +80,38 @@ def describe_training_data(train: pd.DataFrame, held: pd.DataFrame, roots: dict,
                       f"{', '.join(TRAINING_ONLY_CORPORA)} in training only")
 
 # %% ../nbs/06_production.ipynb #7633145a
-def train_production(manifest: pd.DataFrame, out_dir, backbone=DISTILHUBERT_HUB_ID, holdout: float = HOLDOUT_FRACTION,
-                     seed: int = 0, progress: bool = True, split: str = "clips", **train_kwargs) -> dict:
+def train_production(manifest: pd.DataFrame, # the clips of every corpus given (`production_manifest`)
+                     out_dir, # the checkpoint directory to write
+                     config: TrainingConfig | None = None, # the recipe (default: the paper's); its seed seeds the split
+                     holdout: float = HOLDOUT_FRACTION, # the held-out share: validation, best epoch and the figures
+                     split: str = "clips", # hold out clips (the paper's split) or "speakers"
+                     progress: bool = True, # progress bars and the Trainer's per-epoch logs
+                    ) -> dict: # the held-out metrics beside the paper's (`metrics.json`)
     """Train the production model on `manifest` less a random hold-out (of clips, or of speakers with
     `split="speakers"`) and write the checkpoint directory `out_dir`; returns the held-out metrics (`metrics.json`)."""
-    out = Path(out_dir)
-    train, held = production_split(manifest, holdout, seed, by=split)
-    for name, df in [("train", train), ("held_out", held)]: write_atomic(out/"split"/f"{name}.csv", df.to_csv(index=False))
-    trainer, val = train_model(train, held, out, backbone=backbone, seed=seed, progress=progress, **train_kwargs)
+    out, config = Path(out_dir), config or TrainingConfig()
+    train, held = production_split(manifest, holdout, config.seed, by=split)
+    for name, df in [("train", train), ("held_out", held)]:
+        write_atomic(out/"split"/f"{name}.csv", df.to_csv(index=False))
+    trainer, val = train_model(train, held, out, config, progress=progress)
     predictions, metrics = predict(trainer.model, held)
-    data = describe_training_data(train, held, manifest.attrs.get("roots", {}), holdout, seed, by=split)
+    data = describe_training_data(train, held, manifest.attrs.get("roots", {}), holdout, config.seed, by=split)
     model, random = trainer.model, is_random_weights(trainer.model)
     model.config.update(dict(distilser_training_data=data))
     model.save_pretrained(out)
     feature_extractor().save_pretrained(out)
-    settings = {**TRAINING_DEFAULTS, **train_kwargs, "backbone": str(backbone), "seed": seed, "holdout": holdout, "split": split}
+    settings = dict(asdict(config), holdout=holdout, split=split)
     history = [{k.removeprefix("eval_"): v for k, v in h.items() if k.startswith("eval_") or k == "epoch"}
                for h in trainer.state.log_history if "eval_ua" in h]
-    write_atomic(out/"training.json", json.dumps(dict(settings=settings, preprocessing=model.config.distilser_preprocessing,
-                                                      training_data=data, epochs_run=val["epochs_run"],
-                                                      best_epoch=val["best_epoch"], history=history), indent=2))
+    write_atomic(out/"training.json", json.dumps(dict(
+        settings=settings, preprocessing=model.config.distilser_preprocessing, training_data=data,
+        epochs_run=val["epochs_run"], best_epoch=val["best_epoch"], history=history), indent=2))
     write_atomic(out/"held_out_predictions.csv", predictions.to_csv(index=False))
     caveat = ("held-out speakers, but the hold-out also chose the best epoch: an optimistic figure; cross-validation "
               "gives the unbiased one") if split == "speakers" else ("the hold-out shares speakers with the training "
               "set (random split) and selects the best epoch: not comparable with LOSO figures")
     result = dict(held_out=metrics, paper=dict(PAPER_PRODUCTION, source=PAPER_PRODUCTION_SOURCE),
-                  random_weights=random, note=RANDOM_WEIGHTS_NOTE if random else None, backbone=str(backbone),
+                  random_weights=random, note=RANDOM_WEIGHTS_NOTE if random else None, backbone=config.backbone,
                   n_held_out=len(predictions), caveat=caveat)
     write_atomic(out/"metrics.json", json.dumps(result, indent=2))
     return result
@@ -121,15 +128,17 @@ def production_table(result: dict) -> pd.DataFrame:
 def run_train(args) -> int:
     "`distilser train`: the production recipe from corpus roots to a checkpoint directory."
     manifest = production_manifest(args.label_map, **corpus_sources(args))
-    result = train_production(manifest, args.out, holdout=args.holdout, split=args.split, **training_kwargs(args))
+    result = train_production(manifest, args.out, training_config(args), holdout=args.holdout, split=args.split)
     print(production_table(result).to_string())
-    print(f"{result['n_held_out']} held-out clips; checkpoint written to {args.out} (next: distilser export {args.out} --out DIR)")
+    print(f"{result['n_held_out']} held-out clips; checkpoint written to {args.out} "
+          f"(next: distilser export {args.out} --out DIR)")
     if result["random_weights"]: print(f"note: {RANDOM_WEIGHTS_NOTE}")
     return 0
 
 def add_cli(subparsers):
     "Add `train` to the `distilser` command line."
-    p = subparsers.add_parser("train", help="train the production model (random stratified 95/5 split)",
+    p = subparsers.add_parser("train", parents=[HfArgumentParser(TrainingConfig, add_help=False)],
+                              help="train the production model (random stratified 95/5 split)",
                               description="Train the production model on IEMOCAP (+ CREMA-D for training only), or on "
                                           "any corpus given as a manifest, less a random stratified 5% hold-out, and "
                                           "write a checkpoint for `distilser export`.")
@@ -138,7 +147,7 @@ def add_cli(subparsers):
         cremad="CREMA-D (training only when another corpus is given)",
         ravdess="RAVDESS, as a stand-in where IEMOCAP is missing (then no cross-corpus evaluation on RAVDESS)",
         csv="a manifest of any corpus (path,label[,speaker,...]; e.g. written by `distilser manifest`)"))
-    add_training_arguments(p)  # the same options and defaults as `distilser loso`
+    p.add_argument("--out", required=True, help="the checkpoint directory to write")
     p.add_argument("--holdout", type=float, default=HOLDOUT_FRACTION, metavar="F", help="held-out share (default 0.05)")
     p.add_argument("--split", choices=SPLITS, default="clips",
                    help="hold out a share of the clips (the paper's production split) or of the speakers")

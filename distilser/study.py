@@ -12,7 +12,9 @@ import pandas as pd
 from .core import LABELS, write_atomic
 from .data import cremad_manifest, iemocap_manifest
 from .core import RANDOM_WEIGHTS_NOTE
-from .loso import SUMMARY_METRICS, add_training_arguments, run_loso, training_kwargs
+from transformers import HfArgumentParser
+
+from .loso import SUMMARY_METRICS, TrainingConfig, run_loso, training_config
 
 # %% auto #0
 __all__ = ['CONDITIONS', 'PAPER_TABLE_II', 'METRIC_NAMES', 'compare', 'study_table', 'plot_per_class_f1', 'run_study', 'add_cli']
@@ -39,8 +41,8 @@ def compare(only: pd.DataFrame, plus: pd.DataFrame) -> pd.DataFrame:
         CONDITIONS["iemocap_only"]: [fmt(only, m) for m in SUMMARY_METRICS],
         CONDITIONS["iemocap_cremad"]: [fmt(plus, m) for m in SUMMARY_METRICS],
         "gain (points)": [f"{100 * (plus.loc['mean', m] - only.loc['mean', m]):+.1f}" for m in SUMMARY_METRICS],
-        "std change": [f"{100 * (plus.loc['std', m] / only.loc['std', m] - 1):+.0f}%" if only.loc["std", m] > 0 else "n/a"
-                       for m in SUMMARY_METRICS]},
+        "std change": [f"{100 * (plus.loc['std', m] / only.loc['std', m] - 1):+.0f}%"
+                       if only.loc["std", m] > 0 else "n/a" for m in SUMMARY_METRICS]},
         index=[METRIC_NAMES[m] for m in SUMMARY_METRICS])
 
 def study_table(only: pd.DataFrame, plus: pd.DataFrame, ours_label="ours") -> pd.DataFrame:
@@ -66,13 +68,18 @@ def plot_per_class_f1(only: pd.DataFrame, plus: pd.DataFrame, title="Per-class F
     return fig
 
 # %% ../nbs/05_crema_study.ipynb #9a6632f6
-def run_study(iemocap_root, cremad_root, out_dir, progress=True, **train_kwargs) -> pd.DataFrame:
+def run_study(iemocap_root, # IEMOCAP_full_release: the five sessions are the folds
+              cremad_root, # CREMA-D: added to every training set of the second condition
+              out_dir, # `iemocap_only/` and `iemocap_cremad/` (resumable LOSO runs), then the table and figure
+              config: TrainingConfig | None = None, # the recipe of both conditions (default: the paper's)
+              progress: bool = True, # progress bars and the Trainer's per-epoch logs
+             ) -> pd.DataFrame: # the Table II layout: the paper's comparison beside ours
     "Both Table II conditions over the same IEMOCAP LOSO folds; writes study.csv/.md and per_class_f1.png in `out_dir`."
     import json, matplotlib.pyplot as plt
     out_dir = Path(out_dir)
     iemocap, cremad = iemocap_manifest(iemocap_root), cremad_manifest(cremad_root)
-    only = run_loso(iemocap, out_dir/"iemocap_only", progress=progress, **train_kwargs)
-    plus = run_loso(iemocap, out_dir/"iemocap_cremad", extra_train=cremad, progress=progress, **train_kwargs)
+    only = run_loso(iemocap, out_dir/"iemocap_only", config=config, progress=progress)
+    plus = run_loso(iemocap, out_dir/"iemocap_cremad", extra_train=cremad, config=config, progress=progress)
     random = any(json.loads(p.read_text()).get("random_weights") for p in out_dir.glob("*/fold_*/config.json"))
     label = "ours: " + RANDOM_WEIGHTS_NOTE if random else "ours"
     table = study_table(only, plus, label)
@@ -84,14 +91,15 @@ def run_study(iemocap_root, cremad_root, out_dir, progress=True, **train_kwargs)
     return table
 
 def _study_command(args) -> int:
-    run_study(args.iemocap, args.cremad, args.out, **training_kwargs(args))
+    run_study(args.iemocap, args.cremad, args.out, training_config(args))
     print((Path(args.out)/"study.md").read_text())
     return 0
 
 def add_cli(subparsers):
     "Add `distilser study` to the command line."
-    p = subparsers.add_parser("study", help="the CREMA-D study: IEMOCAP LOSO with and without CREMA-D (Table II)")
+    p = subparsers.add_parser("study", parents=[HfArgumentParser(TrainingConfig, add_help=False)],
+                              help="the CREMA-D study: IEMOCAP LOSO with and without CREMA-D (Table II)")
     p.add_argument("--iemocap", metavar="ROOT", required=True)
     p.add_argument("--cremad", metavar="ROOT", required=True)
-    add_training_arguments(p)
+    p.add_argument("--out", required=True, help="output directory (a rerun skips the folds finished there)")
     p.set_defaults(func=_study_command)

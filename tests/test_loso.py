@@ -24,6 +24,7 @@ def test_cli_loso_ravdess_writes_folds_and_resumes(subset_root, tmp_path):
         preds = pd.read_csv(out/f"fold_{k}"/"predictions.csv")
         config = json.loads((out/f"fold_{k}"/"config.json").read_text())
         assert set(preds.group) == set(config["fold"]["test"])
+        assert (config["settings"]["epochs"], config["settings"]["window_seconds"]) == (1, 3.0)
         assert len(preds) == np.sum(metrics["test"]["confusion"]) == config["sizes"]["test"]
         assert not (out/f"fold_{k}"/"checkpoints").exists()  # deleted once the best model was loaded
     summary = pd.read_csv(out/"summary.csv", index_col=0)

@@ -1,5 +1,6 @@
 "The production recipe: the 95/5 split, and `distilser train` end to end on real RAVDESS clips with the tiny model."
 import json, math, warnings
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from distilser.core import LABELS, LABEL2ID
 from distilser.data import ravdess_manifest, make_iemocap_fixture, make_cremad_fixture
 from distilser.evaluate import predict_clips
 from distilser.export import OnnxClassifier, export_onnx, open_model, read_metadata
+from distilser.loso import TrainingConfig
 from distilser.core import RANDOM_WEIGHTS_NOTE, compute_metrics
 from distilser.model import OFFLINE_TINY, RandomWeightsWarning, is_random_weights, load_model
 from distilser.production import PAPER_PRODUCTION, production_manifest, production_split
@@ -72,7 +74,8 @@ def test_split_files(trained, subset_root):
     assert sorted(pd.read_csv(out/'held_out_predictions.csv').path) == sorted(held.path)
     training = json.loads((out/'training.json').read_text())
     assert training['training_data']['n_train'] == len(train) and training['training_data']['n_held_out'] == len(held)
-    assert training['settings']['epochs'] == 1 and training['settings']['backbone'] == OFFLINE_TINY
+    recipe = asdict(TrainingConfig(backbone=OFFLINE_TINY, epochs=1))  # every field recorded, the rest the paper's
+    assert training['settings'] == dict(recipe, holdout=0.05, split='clips')
 
 
 def test_metrics_json_matches_the_held_out_predictions(trained):
@@ -125,8 +128,10 @@ def test_window_travels_from_training_to_deployment(subset_root, tmp_path):
     from distilser.pipeline import make_voice_note
     ckpt, onnx_dir = tmp_path/'ckpt', tmp_path/'onnx'
     r = run_cli('train', '--ravdess', subset_root, '--out', ckpt, '--backbone', 'offline:melcnn', '--epochs', 1,
-                '--lr', '1e-3', '--window-seconds', 4)
+                '--lr', '1e-3', '--window-seconds', 4, '--train-encoder', '--no-augment')  # the dashed spellings
     assert r.returncode == 0, r.stderr[-3000:]
+    settings = json.loads((ckpt/'training.json').read_text())['settings']
+    assert [settings[k] for k in ('lr', 'window_seconds', 'train_encoder', 'augment')] == [1e-3, 4.0, True, False]
     assert json.loads((ckpt/'config.json').read_text())['distilser_preprocessing']['window_seconds'] == 4.0
     r = run_cli('export', ckpt, '--out', onnx_dir, '--calibration-clips', 8, '--guard-clips', 16, '--floor', 0)
     assert r.returncode == 0, r.stderr[-3000:]
