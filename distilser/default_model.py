@@ -20,7 +20,8 @@ from .evaluate import PAPER_RAVDESS, PAPER_SOURCE, comparison_table, evaluate
 
 # %% auto #0
 __all__ = ['DEFAULT_RECIPE', 'DEFAULT_HOLDOUT', 'DEFAULT_DESCRIPTION', 'CREMAD_CITATION', 'mark_trained', 'train_default_model',
-           'plot_learning_curve', 'model_card', 'build_default_model', 'int8_fidelity', 'run_default_model', 'add_cli']
+           'plot_learning_curve', 'model_card', 'build_default_model', 'int8_fidelity', 'default_model_command',
+           'add_cli']
 
 # %% ../nbs/09a_default_model.ipynb #3e8bd235
 DEFAULT_RECIPE = TrainingConfig(backbone=OFFLINE_MELCNN, lr=1e-3, window_seconds=4.0)  # the rest: the paper's
@@ -153,7 +154,7 @@ def int8_fidelity(report_dir) -> pd.DataFrame:
                               ua_change_points=round(100 * (ua["model.int8"] - ua["model"]), 2))])
 
 # %% ../nbs/09a_default_model.ipynb #93685f05
-def run_default_model(args) -> int:
+def default_model_command(args) -> int:
     "`distilser default-model`: train, export, evaluate and describe the default model."
     built = build_default_model(args.cremad, args.out, args.ravdess, replace(DEFAULT_RECIPE, epochs=args.epochs))
     print((Path(args.out)/"README.md").read_text())
@@ -171,4 +172,4 @@ def add_cli(subparsers):
     p.add_argument("--out", required=True, metavar="DIR", help="where checkpoint/, the ONNX files and README.md go")
     p.add_argument("--epochs", type=int, default=DEFAULT_RECIPE.epochs,
                    help=f"most epochs (early stopping on held-out actors; default {DEFAULT_RECIPE.epochs})")
-    p.set_defaults(func=run_default_model)
+    p.set_defaults(func=default_model_command)

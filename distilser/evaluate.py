@@ -21,8 +21,8 @@ from .export import ModelFileError, open_model
 # %% auto #0
 __all__ = ['PAPER_RAVDESS', 'PAPER_SOURCE', 'RAVDESS_FOUR_CLASS_CLIPS', 'AROUSAL_LEVELS', 'predict_clips', 'recalls',
            'arousal_table', 'arousal_accuracy', 'ravdess_metrics', 'comparison_table', 'model_description',
-           'plot_confusion', 'plot_arousal', 'figure_title', 'corpus_name', 'evaluate', 'write_report', 'run_evaluate',
-           'add_cli']
+           'plot_confusion', 'plot_arousal', 'figure_title', 'corpus_name', 'evaluate', 'write_report',
+           'evaluate_command', 'add_cli']
 
 # %% ../nbs/08_ravdess.ipynb #dfbb8150
 PAPER_RAVDESS = dict(accuracy=0.4664, ua=0.4557, recall_anger=0.99, recall_neutral=0.55, recall_sadness=0.27)
@@ -191,7 +191,7 @@ def write_report(metrics: dict, preds: pd.DataFrame, out_dir) -> Path:
     return out
 
 # %% ../nbs/08_ravdess.ipynb #92474186
-def run_evaluate(args) -> int:
+def evaluate_command(args) -> int:
     "`distilser evaluate`: the cross-corpus analysis of one model, on RAVDESS or on any corpus given as a manifest."
     manifest = load_corpora(corpus_sources(args), args.label_map)
     model = open_model(args.model, args.threads)
@@ -219,4 +219,4 @@ def add_cli(subparsers):
     p.add_argument("--out", required=True, metavar="DIR", help="where to write the report")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
     p.add_argument("--batch-size", type=int, default=16, metavar="B", help="clips per batch (default 16)")
-    p.set_defaults(func=run_evaluate)
+    p.set_defaults(func=evaluate_command)

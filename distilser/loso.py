@@ -26,7 +26,7 @@ from .loss import FocalLoss, balanced_alpha
 # %% auto #0
 __all__ = ['SUMMARY_METRICS', 'make_folds', 'split_fold', 'TrainingConfig', 'training_config', 'feature_extractor', 'train_model',
            'model_window', 'clip_logits', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize',
-           'CorpusArgumentError', 'loso_corpora', 'add_cli']
+           'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -271,7 +271,7 @@ def loso_corpora(sources: dict, label_map=None):
     if corpus != "iemocap": return manifest, None, min(5, _enough_groups(manifest, sources[corpus]))
     return manifest, load_corpora({"cremad": sources["cremad"]}) if "cremad" in sources else None, None
 
-def _loso_command(args) -> int:
+def loso_command(args) -> int:
     manifest, extra, n_folds = loso_corpora(corpus_sources(args), args.label_map)
     run_loso(manifest, args.out, extra_train=extra, n_folds=n_folds, config=training_config(args))
     print((Path(args.out)/"summary.md").read_text())
@@ -291,4 +291,4 @@ def add_cli(subparsers):
         csv="a manifest (path,label,speaker,...; e.g. written by `distilser manifest`): its groups (the speakers "
             "unless a group column says otherwise) dealt into five folds, fewer if it has fewer than five"))
     p.add_argument("--out", required=True, help="output directory (a rerun skips the folds finished there)")
-    p.set_defaults(func=_loso_command)
+    p.set_defaults(func=loso_command)

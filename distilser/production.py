@@ -22,7 +22,7 @@ from .loso import TrainingConfig, feature_extractor, predict, train_model, train
 # %% auto #0
 __all__ = ['PAPER_PRODUCTION', 'PAPER_PRODUCTION_SOURCE', 'HOLDOUT_FRACTION', 'TRAINING_ONLY_CORPORA', 'SPLITS',
            'production_split', 'production_manifest', 'describe_training_data', 'train_production', 'production_table',
-           'run_train', 'add_cli']
+           'train_command', 'add_cli']
 
 # %% ../nbs/06_production.ipynb #ba4b5d49
 PAPER_PRODUCTION = dict(wa=0.7548, ua=0.7640)
@@ -125,7 +125,7 @@ def production_table(result: dict) -> pd.DataFrame:
                         index=["WA (held-out)", "UA (held-out)"]).round(2)
 
 # %% ../nbs/06_production.ipynb #e064d109
-def run_train(args) -> int:
+def train_command(args) -> int:
     "`distilser train`: the production recipe from corpus roots to a checkpoint directory."
     manifest = production_manifest(args.label_map, **corpus_sources(args))
     result = train_production(manifest, args.out, training_config(args), holdout=args.holdout, split=args.split)
@@ -151,4 +151,4 @@ def add_cli(subparsers):
     p.add_argument("--holdout", type=float, default=HOLDOUT_FRACTION, metavar="F", help="held-out share (default 0.05)")
     p.add_argument("--split", choices=SPLITS, default="clips",
                    help="hold out a share of the clips (the paper's production split) or of the speakers")
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=train_command)

@@ -17,7 +17,8 @@ from transformers import HfArgumentParser
 from .loso import SUMMARY_METRICS, TrainingConfig, run_loso, training_config
 
 # %% auto #0
-__all__ = ['CONDITIONS', 'PAPER_TABLE_II', 'METRIC_NAMES', 'compare', 'study_table', 'plot_per_class_f1', 'run_study', 'add_cli']
+__all__ = ['CONDITIONS', 'PAPER_TABLE_II', 'METRIC_NAMES', 'compare', 'study_table', 'plot_per_class_f1', 'run_study',
+           'study_command', 'add_cli']
 
 # %% ../nbs/05_crema_study.ipynb #63fd71b7
 CONDITIONS = {"iemocap_only": "IEMOCAP only", "iemocap_cremad": "+ CREMA-D"}
@@ -90,7 +91,7 @@ def run_study(iemocap_root, # IEMOCAP_full_release: the five sessions are the fo
     fig.savefig(out_dir/"per_class_f1.png", dpi=120); plt.close(fig)
     return table
 
-def _study_command(args) -> int:
+def study_command(args) -> int:
     run_study(args.iemocap, args.cremad, args.out, training_config(args))
     print((Path(args.out)/"study.md").read_text())
     return 0
@@ -102,4 +103,4 @@ def add_cli(subparsers):
     p.add_argument("--iemocap", metavar="ROOT", required=True)
     p.add_argument("--cremad", metavar="ROOT", required=True)
     p.add_argument("--out", required=True, help="output directory (a rerun skips the folds finished there)")
-    p.set_defaults(func=_study_command)
+    p.set_defaults(func=study_command)
