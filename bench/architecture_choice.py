@@ -50,7 +50,8 @@ def main(argv=None):
             trainer, metrics = train_model(train, val, d, config, model_overrides=overrides, progress=False)
         history = [h["eval_ua"] for h in trainer.state.log_history if "eval_ua" in h]
         rows.append(dict(model=name, parameters=count_parameters(trainer.model), best_validation_ua=metrics["ua"],
-                         best_epoch=metrics["best_epoch"], ua_after_1_epoch=history[0], minutes=(time.time() - start) / 60))
+                         best_epoch=metrics["best_epoch"], ua_after_1_epoch=history[0],
+                         minutes=(time.time() - start) / 60))
         print(rows[-1], flush=True)
         write_table(rows, train, val, fold, args)  # after each candidate: a stopped run keeps what it measured
     print(pd.DataFrame(rows).set_index("model").round(3).to_string())
@@ -60,11 +61,12 @@ def write_table(rows, train, val, fold, args):
     "bench/results/architecture_choice.md with the candidates measured so far."
     table = pd.DataFrame(rows).set_index("model")
     missing = len(CANDIDATES) - len(rows)
-    note = (("**incomplete: " + str(missing) + " candidate(s) not measured yet.** ") if missing else "") + (f"CREMA-D fold 1: {len(train)} training clips ({len(fold['train'])} actors), {len(val)} validation clips "
-            f"({len(fold['validation'])} actors); {args.epochs} epochs each, every layer trained, lr 1e-3, 4 s windows; "
-            f"best validation UA over the epochs (chance 0.25). Random initial weights trained on CREMA-D by this "
-            f"script; RAVDESS never used. {platform.processor() or platform.machine()}, 2 cores, {date.today()}; "
-            f"`nice .venv/bin/python bench/architecture_choice.py --cremad CREMA-D`.")
+    note = (("**incomplete: " + str(missing) + " candidate(s) not measured yet.** ") if missing else "") + (
+            f"CREMA-D fold 1: {len(train)} training clips ({len(fold['train'])} actors), {len(val)} validation "
+            f"clips ({len(fold['validation'])} actors); {args.epochs} epochs each, every layer trained, lr 1e-3, "
+            f"4 s windows; best validation UA over the epochs (chance 0.25). Random initial weights trained on "
+            f"CREMA-D by this script; RAVDESS never used. {platform.processor() or platform.machine()}, 2 cores, "
+            f"{date.today()}; `nice .venv/bin/python bench/architecture_choice.py --cremad CREMA-D`.")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS/"architecture_choice.md").write_text("# Architecture choice on CREMA-D validation actors\n\n"
         + table.to_markdown(floatfmt=".3f", intfmt=",") + "\n\n" + note + "\n")

@@ -9,9 +9,10 @@ CREMA-D), cycled, each round in another form: the FLAC as it is, 16-bit WAV, OGG
 (plus one run in a single process with ONNX Runtime's own choice of threads), and must give the same emotion for every
 file. Wall time counts from the first file handed out to the last row back, worker start included; for Ray it leaves
 out `ray.init` (the cluster's start, printed apart). CPU time is that of every process that analysed files (for Ray,
-measured inside its tasks: Ray's own services are not in it); unlike wall time, it hardly depends on what else runs. Ray comes from `pip install "ray[data]"`; without it, its row says
-so and is skipped. Writes bench/results/batch_scaling.md. The times depend on the machine and on whatever else runs on
-it: the table says which CPU and what the load was.
+measured inside its tasks: Ray's own services are not in it); unlike wall time, it hardly depends on what else runs.
+Ray comes from `pip install "ray[data]"`; without it, its row says so and is skipped. Writes
+bench/results/batch_scaling.md. The times depend on the machine and on whatever else runs on it: the table says which
+CPU and what the load was.
 """
 import argparse, datetime, os, platform, shutil, sys, tempfile, time
 from pathlib import Path
@@ -35,7 +36,9 @@ def make_files(folder: Path, n: int) -> list[Path]:
         if form == 0: files.append(Path(shutil.copy(clip, out.with_suffix('.flac')))); continue
         x, sr = sf.read(clip, dtype='float32')
         if form == 1: sf.write(out.with_suffix('.wav'), x, sr, subtype='PCM_16'); files.append(out.with_suffix('.wav'))
-        if form == 2: sf.write(out.with_suffix('.ogg'), x, sr, format='OGG', subtype='VORBIS'); files.append(out.with_suffix('.ogg'))
+        if form == 2:
+            sf.write(out.with_suffix('.ogg'), x, sr, format='OGG', subtype='VORBIS')
+            files.append(out.with_suffix('.ogg'))
         if form == 3:
             sf.write(out.with_suffix('.flac'), 0.5 * soxr.resample(x, sr, 48000), 48000, subtype='PCM_16')
             files.append(out.with_suffix('.flac'))
@@ -59,7 +62,8 @@ def timed_batch(batch, **options):
     return rows.assign(cpu_seconds=(time.process_time() - start) / len(rows))
 
 def with_ray(files, cpus: int) -> tuple[list[dict], float, float, float]:
-    "The rows of `files` through Ray Data's `map_batches` on a local cluster of `cpus` CPUs; wall, CPU and ray.init time."
+    """The rows of `files` through Ray Data's `map_batches` on a local cluster of `cpus` CPUs; wall, CPU and ray.init
+    time."""
     os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')  # no reports sent anywhere
     import ray
     start = time.perf_counter()
@@ -79,7 +83,8 @@ def with_ray(files, cpus: int) -> tuple[list[dict], float, float, float]:
 
 def cpu_name() -> str:
     "The CPU's model name and the cores this process may use."
-    names = [l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')] if Path('/proc/cpuinfo').exists() else []
+    names = ([l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')]
+             if Path('/proc/cpuinfo').exists() else [])
     return f"{names[0] if names else platform.processor() or 'unknown CPU'}, {available_cores()} cores available"
 
 def main():
@@ -93,7 +98,8 @@ def main():
     load_before = os.getloadavg()
     print(f'{len(files)} files in {work}; CPU: {cpu_name()}; load average {load_before[0]:.2f}', flush=True)
     runs, reference = [], None
-    for how, workers, threads in [('this process', 1, 1), ('this process', 1, None), ('local processes (fan_out)', 2, 1)]:
+    for how, workers, threads in [('this process', 1, 1), ('this process', 1, None),
+                                  ('local processes (fan_out)', 2, 1)]:
         load = os.getloadavg()[0]
         rows, seconds, cpu = local(files, workers, threads)
         runs.append((how, workers, threads or "ONNX Runtime's own", rows, seconds, cpu, f'load {load:.2f} at start'))
@@ -101,7 +107,8 @@ def main():
     try:
         import ray, ray.data  # noqa: F401
     except ImportError as e:
-        runs.append(('Ray Data map_batches, local cluster', 2, 1, None, None, None, f'skipped: ray cannot be imported ({e})'))
+        runs.append(('Ray Data map_batches, local cluster', 2, 1, None, None, None,
+                     f'skipped: ray cannot be imported ({e})'))
         print(runs[-1][-1])
     else:
         load = os.getloadavg()[0]
@@ -122,16 +129,17 @@ def main():
         if rows is None: lines.append(f'| {how} | {workers} | {threads} | | | | | | {note} |'); continue
         rate = len(files) / seconds
         lines.append(f'| {how} | {workers} | {threads} | {seconds:.1f} s | {rate:.1f} | {rate / base:.2f}x | '
-                     f"{1000 * cpu / len(files):.1f} ms | {f'{workers * len(files) / cpu:.0f}' if threads == 1 else ''} | {note} |")
+                     f"{1000 * cpu / len(files):.1f} ms | "
+                     f"{f'{workers * len(files) / cpu:.0f}' if threads == 1 else ''} | {note} |")
     lines += ['', f"{len(files)} files made from the repository's RAVDESS and CREMA-D clips ({', '.join(FORMS)}; "
               f"{errors} could not be analysed), distilser's default model, `distilser.batch.analyze_row` per file. "
               f"Every run gave the same emotion for every file: {'yes' if same else 'NO'}. Wall time includes starting "
               f"the worker processes. CPU: {cpu_name()}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} "
-              f"after. The machine is shared: with other work on its cores, the wall times (and the parallel rows most) "
-              f"are slower than on a quiet machine. The estimate column is N processes / (CPU time per file): what N "
-              f"processes would give if each had a core to itself and nothing else ran; it is not measured. "
-              f"Python {platform.python_version()}, {datetime.date.today()}, from `.venv/bin/python bench/batch_scaling.py "
-              f"--files {args.files}`."]
+              f"after. The machine is shared: with other work on its cores, the wall times (and the parallel rows "
+              f"most) are slower than on a quiet machine. The estimate column is N processes / (CPU time per file): "
+              f"what N processes would give if each had a core to itself and nothing else ran; it is not measured. "
+              f"Python {platform.python_version()}, {datetime.date.today()}, from "
+              f"`.venv/bin/python bench/batch_scaling.py --files {args.files}`."]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))

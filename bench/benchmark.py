@@ -37,7 +37,8 @@ def peak_memory_worker(kind, path) -> None:
 
 
 def peak_memory(kind, path) -> float:
-    out = subprocess.run([sys.executable, __file__, '--worker', kind, str(path)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, __file__, '--worker', kind, str(path)], capture_output=True, text=True,
+                         check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])['peak_mb']
 
 
@@ -48,7 +49,8 @@ def guard_off_int8(path: Path) -> bool:
 
 
 def prepare(backbone, work: Path, calibration, guard):
-    "The random-weights model, its checkpoint directory and its two ONNX files (re-used when today's export wrote them)."
+    """The random-weights model, its checkpoint directory and its two ONNX files (re-used when today's export wrote
+    them)."""
     import warnings
     from distilser.export import export_onnx, quantize_int8
     from distilser.model import load_model
@@ -73,7 +75,8 @@ def measure(name, backbone, work, window, calibration, guard, threads, repeats, 
     x, xt = window[None], torch.from_numpy(window[None])
     variants = {'PyTorch fp32': ('torch', ckpt), 'ONNX fp32': ('onnx', fp32), 'ONNX int8': ('onnx', int8)}
     rows = {v: dict(model=name, format=v, params_m=count_parameters(model) / 1e6,
-                    size_mb=(sum(f.stat().st_size for f in ckpt.glob('*.safetensors')) if k == 'torch' else p.stat().st_size) / 1e6)
+                    size_mb=(sum(f.stat().st_size for f in ckpt.glob('*.safetensors')) if k == 'torch'
+                             else p.stat().st_size) / 1e6)
             for v, (k, p) in variants.items()}
     for t in threads:
         torch.set_num_threads(t)
@@ -116,18 +119,19 @@ def main(argv=None):
     work = Path(args.work + ('_quick' if args.quick else ''))
     rows = []
     for i, (name, backbone) in enumerate(backbones):
-        rows += measure(name, backbone, work/f'{i}_{backbone.split(":")[1]}', window, calibration, guard, threads, repeats, label)
+        rows += measure(name, backbone, work/f'{i}_{backbone.split(":")[1]}', window, calibration, guard, threads,
+                        repeats, label)
         print(f'{name}: measured ({time.time() - t0:.0f} s)', file=sys.stderr)
     df = pd.DataFrame(rows)
     ref = df[(df.model == 'DistilHuBERT') & (df.format == 'ONNX int8')].iloc[0]
     df['x_size'] = df.size_mb / ref.size_mb
     df['x_latency_2t'] = df.ms_2t / ref.ms_2t
     digits = dict(params_m=1, size_mb=1, ms_1t=0, ms_2t=0, rtf=3, peak_mb=0, x_size=2, x_latency_2t=2)
-    note = (f"One 8 s window of real speech; latency = median of {repeats} interleaved runs; rtf = latency / 8 s with 2 threads; "
-            "peak_mb = peak resident memory of a process that loads the model and classifies one window (1 thread); "
-            "x_ columns are ratios to DistilHuBERT ONNX int8 (static QDQ per channel, guard off). Random weights (offline "
-            f"configurations): size and speed only, not a result of the method. CPU: {label}, load average "
-            f"{load:.1f} at the start; "
+    note = (f"One 8 s window of real speech; latency = median of {repeats} interleaved runs; rtf = latency / 8 s "
+            "with 2 threads; peak_mb = peak resident memory of a process that loads the model and classifies one "
+            "window (1 thread); x_ columns are ratios to DistilHuBERT ONNX int8 (static QDQ per channel, guard off). "
+            f"Random weights (offline configurations): size and speed only, not a result of the method. "
+            f"CPU: {label}, load average {load:.1f} at the start; "
             f"{time.strftime('%Y-%m-%d')}; total {time.time() - t0:.0f} s.")
     md = df.round(digits).to_markdown(index=False) + '\n\n' + note + '\n'
     if args.quick: return print(md)

@@ -33,8 +33,10 @@ def cv_table(cv_dir) -> tuple[pd.DataFrame, float]:
     "Mean ± std and per-fold test metrics of the CREMA-D cross-validation."
     table = summarize(cv_dir)
     folds = [i for i in table.index if i.startswith("fold_")]
-    nice = pd.DataFrame({"mean ± std": [f"{table.loc['mean', m]:.3f} ± {table.loc['std', m]:.3f}" for m in SUMMARY_METRICS],
-                         **{f: [f"{table.loc[f, m]:.3f}" for m in SUMMARY_METRICS] for f in folds}}, index=SUMMARY_METRICS)
+    nice = pd.DataFrame({"mean ± std": [f"{table.loc['mean', m]:.3f} ± {table.loc['std', m]:.3f}"
+                                        for m in SUMMARY_METRICS],
+                         **{f: [f"{table.loc[f, m]:.3f}" for m in SUMMARY_METRICS] for f in folds}},
+                        index=SUMMARY_METRICS)
     return nice, float(table.loc["mean", "ua"])
 
 
@@ -67,9 +69,11 @@ def main(argv=None):
     sizes = pd.DataFrame([dict(file=f.name, MB=f.stat().st_size / 1e6) for f in (fp32, int8)])
     checks = {f"CREMA-D five-fold UA ≥ {TARGETS['cv_ua']}": cv_ua >= TARGETS["cv_ua"],
               f"RAVDESS UA (int8) ≥ {TARGETS['ravdess_ua']}": m["ua"] >= TARGETS["ravdess_ua"],
-              f"RAVDESS sadness recall ≥ {TARGETS['recall_sadness']}": m["recall_sadness"] >= TARGETS["recall_sadness"],
+              f"RAVDESS sadness recall ≥ {TARGETS['recall_sadness']}":
+                  m["recall_sadness"] >= TARGETS["recall_sadness"],
               f"int8 file ≤ {TARGETS['int8_mb']} MB": int8.stat().st_size / 1e6 <= TARGETS["int8_mb"],
-              f"int8/fp32 top-1 agreement on RAVDESS ≥ {TARGETS['agreement']:.0%}": fidelity.agreement[0] >= TARGETS["agreement"],
+              f"int8/fp32 top-1 agreement on RAVDESS ≥ {TARGETS['agreement']:.0%}":
+                  fidelity.agreement[0] >= TARGETS["agreement"],
               f"UA change int8 vs fp32 ≤ {TARGETS['ua_change_points']} points":
                   abs(fidelity.ua_change_points[0]) <= TARGETS["ua_change_points"]}
     for line, ok in checks.items(): print(("met:    " if ok else "missed: ") + line)
@@ -93,9 +97,11 @@ def main(argv=None):
     tables = {"CREMA-D, five-fold speaker-independent cross-validation": cv.to_markdown(),
               "RAVDESS, 672 four-class clips (cross-corpus)": ravdess.to_markdown(),
               "int8 against fp32 on RAVDESS": fidelity.to_markdown(index=False),
-              f"Latency on one 4 s window ({cpu_label()})": pd.DataFrame(speed).to_markdown(index=False, floatfmt=".3g")}
+              f"Latency on one 4 s window ({cpu_label()})":
+                  pd.DataFrame(speed).to_markdown(index=False, floatfmt=".3g")}
     command = ("distilser default-model --cremad CREMA-D --ravdess RAVDESS --out models/" + DEFAULT_MODEL +
-               "\ndistilser loso --cremad CREMA-D --backbone offline:melcnn --lr 1e-3 --window-seconds 4 --out runs/cremad_cv")
+               "\ndistilser loso --cremad CREMA-D --backbone offline:melcnn --lr 1e-3 --window-seconds 4 "
+               "--out runs/cremad_cv")
     (model_dir/"README.md").write_text(model_card(DEFAULT_MODEL, int8, command, tables))
     print((RESULTS/"default_model_ravdess.md").read_text())
 

@@ -1,5 +1,5 @@
-"""Int8 on this CPU: speed and size of distilser's int8 recipes on the full DistilHuBERT architecture, and of the shipped
-default model.
+"""Int8 on this CPU: speed and size of distilser's int8 recipes on the full DistilHuBERT architecture, and of the
+shipped default model.
 
     nice .venv/bin/python bench/int8_speed.py        # on an otherwise idle CPU if you can; the note records the time
 
@@ -32,7 +32,8 @@ RANDOM = 'random weights (offline configuration): speed and size only, not a res
 
 
 def random_fp32(backbone: str, work: Path) -> tuple[Path, float]:
-    "An offline architecture with random weights and an 8 s input contract, exported to fp32 ONNX; millions of parameters."
+    """An offline architecture with random weights and an 8 s input contract, exported to fp32 ONNX; millions of
+    parameters."""
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # the random-weights warning: every table here says it
         model = load_model(backbone, freeze_feature_encoder=False).eval()
@@ -49,7 +50,8 @@ def targets(table: pd.DataFrame, flags: dict, threads) -> list[str]:
     holds = lambda ok: 'holds' if ok else 'does NOT hold'
     lines = [f"target: int8 <= {bound} x fp32 ONNX latency on {cpu}, {t} thread(s): {row[f'ratio_{t}t']:.2f} x, "
              f"{holds(row[f'ratio_{t}t'] <= bound)}" for t in threads]
-    lines.append(f'target: int8 file <= {TARGET_SIZE_MB} MB: {row.size_mb:.2f} MB, {holds(row.size_mb <= TARGET_SIZE_MB)}')
+    lines.append(f'target: int8 file <= {TARGET_SIZE_MB} MB: {row.size_mb:.2f} MB, '
+                 f'{holds(row.size_mb <= TARGET_SIZE_MB)}')
     return lines
 
 
@@ -74,7 +76,8 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, nargs='+', default=[1, 2], help='thread counts (default 1 2)')
     ap.add_argument('--clips', type=int, default=16, help='CREMA-D clips for calibration, and as many for agreement')
     ap.add_argument('--backbone', default=OFFLINE_DISTILHUBERT,
-                    help='offline configuration (default: the full DistilHuBERT; offline:tiny checks the script in seconds)')
+                    help='offline configuration (default: the full DistilHuBERT; offline:tiny checks the script in '
+                         'seconds)')
     ap.add_argument('--work', default='runs/int8_speed', help='where the ONNX files go')
     ap.add_argument('--out', default=str(HERE/'results'/'int8_speed'), help='output prefix (.md, .csv, _ops.md)')
     args = ap.parse_args(argv)
@@ -97,35 +100,38 @@ def main(argv=None):
 
     # the shipped default model: its int8 file against its fp32 file on one 4 s window
     shipped = default_model_path()
-    default = compare_models({'fp32 (model.onnx)': shipped.with_name('model.onnx'), 'int8 (model.int8.onnx, shipped)': shipped},
-                             calibration_clips(audio, args.clips, window_seconds=4.0, skip=args.clips), threads, args.repeats)
+    default = compare_models({'fp32 (model.onnx)': shipped.with_name('model.onnx'),
+                              'int8 (model.int8.onnx, shipped)': shipped},
+                             calibration_clips(audio, args.clips, window_seconds=4.0, skip=args.clips), threads,
+                             args.repeats)
     print('\n'.join(timing_lines(default, threads, label)), file=sys.stderr)
 
     # where the time goes: one thread, fp32 against the default recipe
     ops = operator_table(fp32, work/'default_int8.onnx', speech_window(8.0, clips))
 
     date = time.strftime('%Y-%m-%d')
-    machine = f'CPU: {label}; load average {load:.1f} at the start; {date}; `{command}`, {time.time() - t0:.0f} s in all.'
-    timing = (f'latency = median of {args.repeats} interleaved runs of every file, ratio = latency / fp32 ONNX latency in '
-              'the same run')
+    machine = (f'CPU: {label}; load average {load:.1f} at the start; {date}; `{command}`, '
+               f'{time.time() - t0:.0f} s in all.')
+    timing = (f'latency = median of {args.repeats} interleaved runs of every file, ratio = latency / fp32 ONNX latency '
+              'in the same run')
     md = '\n\n'.join([
         f'**{name} architecture ({params:.3g} M parameters): int8 recipes against fp32 ONNX**',
         table.round(DIGITS).to_markdown(),
         '\n'.join(f'- {g}' for g in goals),
-        f'One 8 s window of real speech (CREMA-D sample clips end to end); {timing}; agreement and max_prob_diff against '
-        f'fp32 ONNX on {len(clips)} other CREMA-D clips; calibration on {len(calibration)} CREMA-D clips. {RANDOM[0].upper()}'
-        f'{RANDOM[1:]}. {machine}',
+        f'One 8 s window of real speech (CREMA-D sample clips end to end); {timing}; agreement and max_prob_diff '
+        f'against fp32 ONNX on {len(clips)} other CREMA-D clips; calibration on {len(calibration)} CREMA-D clips. '
+        f'{RANDOM[0].upper()}{RANDOM[1:]}. {machine}',
         f'**The shipped default model ({shipped.parent.name}, trained on CREMA-D): int8 against fp32 ONNX**',
         default.round(DIGITS).to_markdown(),
-        f"One 4 s window of real speech; {timing}; agreement against fp32 ONNX on {len(clips)} CREMA-D clips (the shipped "
-        f"int8 file keeps in float what its guard chose; see its metadata). {machine}"]) + '\n'
+        f"One 4 s window of real speech; {timing}; agreement against fp32 ONNX on {len(clips)} CREMA-D clips (the "
+        f"shipped int8 file keeps in float what its guard chose; see its metadata). {machine}"]) + '\n'
     out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix('.md').write_text(md)
     pd.concat({f'{name} architecture (random weights)': table, f'default model {shipped.parent.name}': default},
               names=['model']).to_csv(out.with_suffix('.csv'))
-    ops_md = (ops.to_markdown() + '\n\nMilliseconds per 8 s window in each operator type (onnxruntime profiler, 1 thread, '
-              'mean of 3 calls after a warm-up); operator types under 1 ms in both columns left out, the total counts '
-              f'them. {name} architecture, {RANDOM}. {machine}\n')
+    ops_md = (ops.to_markdown() + '\n\nMilliseconds per 8 s window in each operator type (onnxruntime profiler, '
+              '1 thread, mean of 3 calls after a warm-up); operator types under 1 ms in both columns left out, the '
+              f'total counts them. {name} architecture, {RANDOM}. {machine}\n')
     out.with_name(out.name + '_ops.md').write_text(ops_md)
     print(md, '\n', ops_md)
 

@@ -52,7 +52,8 @@ def logits(model, clips, how):
         for c in clips:
             x = torch.from_numpy(c)[None]
             if how != "alone":
-                mask = torch.cat([torch.ones(1, len(c), dtype=torch.long), torch.zeros(1, n - len(c), dtype=torch.long)], 1)
+                mask = torch.cat([torch.ones(1, len(c), dtype=torch.long),
+                                  torch.zeros(1, n - len(c), dtype=torch.long)], 1)
                 x = torch.cat([x, torch.zeros(1, n - len(c))], 1)
             out.append(model.eval()(input_values=x, attention_mask=mask if how == "padded, with mask" else None).logits)
     return torch.cat(out).numpy()
@@ -95,12 +96,14 @@ def main():
     note = (f"Learning check's narrow DistilHuBERT layout, **random initial weights trained on RAVDESS actors 01-13 "
             f"(validation 14-16) by this script, not a result of the method**; test UA on the {len(test)} four-class "
             f"clips of actors 17-24 (chance 0.25). Latency: full DistilHuBERT architecture (random weights), PyTorch, "
-            f"2 threads, median of 5, load average {os.getloadavg()[0]:.1f} when timed (other jobs slow both rows alike). "
+            f"2 threads, median of 5, load average {os.getloadavg()[0]:.1f} when timed (other jobs slow both rows "
+            f"alike). "
             f"{platform.processor() or platform.machine()}, 2 cores, {date.today()}; "
             f"`nice .venv/bin/python bench/padding_policy.py`.")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS/"padding_policy.md").write_text("# Padding policy: trained one way, deployed another\n\n"
-        + table.to_markdown(floatfmt=".3f") + "\n\n" + latency.to_markdown(index=False, floatfmt=".0f") + "\n\n" + note + "\n")
+        + table.to_markdown(floatfmt=".3f") + "\n\n" + latency.to_markdown(index=False, floatfmt=".0f")
+        + "\n\n" + note + "\n")
     print(table.round(3).to_string()); print(latency.to_string())
 
 

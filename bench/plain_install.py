@@ -1,4 +1,5 @@
-"""The plain install (`pip install distilser`, no extras): its size, and how long `distilser analyze` takes on a 5 s clip.
+"""The plain install (`pip install distilser`, no extras): its size, and how long `distilser analyze` takes on a 5 s
+clip.
 
 Builds the wheel from a copy of this checkout (the files git would commit), installs it without extras into a fresh
 virtual environment outside the checkout, measures its site-packages, times `distilser analyze CLIP` (the whole

@@ -43,8 +43,8 @@ def peak_memory_mb(args) -> float:
     "Peak resident memory (MB) of `distilser analyze ARGS`, measured by the child itself (bench/peak_memory.py)."
     with tempfile.TemporaryDirectory() as tmp:
         peak = Path(tmp) / 'peak_kb'
-        done = subprocess.run([sys.executable, Path(__file__).with_name('peak_memory.py'), peak, 'analyze', *map(str, args)],
-                              capture_output=True, text=True)
+        done = subprocess.run([sys.executable, Path(__file__).with_name('peak_memory.py'), peak, 'analyze',
+                               *map(str, args)], capture_output=True, text=True)
         if done.returncode != 0: sys.exit(f'distilser analyze {args} failed:\n{done.stderr}')
         return int(peak.read_text()) / 1024
 
@@ -66,16 +66,19 @@ def main():
     result = analyze_file(note, model, vad=vad, progress=False)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     print(f'model: {model_path} ({model_path.stat().st_size / 2**20:.1f} MB, {args.backbone}, random weights)')
-    print(f'note: {note} ({result.duration:.1f} s of audio, {result.speech_seconds:.1f} s of speech, {len(result.windows)} windows)')
-    print(f'analyze_file: {seconds:.2f} s on {args.threads} threads -> real-time factor {seconds / result.duration:.4f} '
-          f'(target <= 0.05; {seconds / result.speech_seconds:.4f} per second of speech)')
-    print(f'CPU time: {cpu:.2f} s -> {cpu / args.threads / result.duration:.4f} real-time factor if {args.threads} cores were '
-          f'free for it (wall time above includes waiting for a shared CPU)')
+    print(f'note: {note} ({result.duration:.1f} s of audio, {result.speech_seconds:.1f} s of speech, '
+          f'{len(result.windows)} windows)')
+    print(f'analyze_file: {seconds:.2f} s on {args.threads} threads -> real-time factor '
+          f'{seconds / result.duration:.4f} (target <= 0.05; {seconds / result.speech_seconds:.4f} per second of '
+          f'speech)')
+    print(f'CPU time: {cpu:.2f} s -> {cpu / args.threads / result.duration:.4f} real-time factor if {args.threads} '
+          f'cores were free for it (wall time above includes waiting for a shared CPU)')
 
     load = os.getloadavg()[0]
-    rows = [f'| {result.duration:.1f} s (RAVDESS clips with pauses) | {result.speech_seconds:.1f} s | {len(result.windows)} | '
-            f'{args.backbone} int8 ONNX, {model_path.stat().st_size / 2**20:.1f} MB | {args.threads} | {seconds:.2f} s | '
-            f'{seconds / result.duration:.4f} | {seconds / result.speech_seconds:.4f} |']
+    rows = [f'| {result.duration:.1f} s (RAVDESS clips with pauses) | {result.speech_seconds:.1f} s | '
+            f'{len(result.windows)} | {args.backbone} int8 ONNX, {model_path.stat().st_size / 2**20:.1f} MB | '
+            f'{args.threads} | {seconds:.2f} s | {seconds / result.duration:.4f} | '
+            f'{seconds / result.speech_seconds:.4f} |']
     memory = ''
     if args.memory:
         hour = args.work / 'hour.flac'
@@ -85,16 +88,18 @@ def main():
         info = sf.info(hour)
         short = build_note(args.work / 'note_0.5min.flac', 0.5)
         base, peak = (peak_memory_mb([f, '--model', model_path, '--threads', str(args.threads)]) for f in (short, hour))
-        memory = (f'Peak resident memory of `distilser analyze` with the same model: {peak:.0f} MB on a {info.duration / 3600:.2f} h '
-                  f'file, {base:.0f} MB on a 30 s note (the hour as float32 would be {info.frames * 4 / 2**20:.0f} MB).\n\n')
+        memory = (f'Peak resident memory of `distilser analyze` with the same model: {peak:.0f} MB on a '
+                  f'{info.duration / 3600:.2f} h file, {base:.0f} MB on a 30 s note (the hour as float32 would be '
+                  f'{info.frames * 4 / 2**20:.0f} MB).\n\n')
         print(memory.strip())
-    text = ('# Voice-note pipeline speed\n\n| note | speech | windows | model | threads | wall time | real-time factor | '
-            'per second of speech |\n|---|---|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n\n' + memory +
-            '`distilser.pipeline.analyze_file` end to end (streamed reading, silero VAD through ONNX Runtime, the model\'s '
-            'windows, int8 model, averaging); target: real-time factor <= 0.05. Random weights (offline configuration): '
-            f'speed and memory only, not a result of the method. CPU: {cpu_label()}, load average {load:.1f}; '
-            f'{date.today()}, `.venv/bin/python bench/voice_note_rtf.py --minutes {args.minutes:g} --threads {args.threads}'
-            f'{" --memory" if args.memory else ""}`.\n')
+    text = ('# Voice-note pipeline speed\n\n| note | speech | windows | model | threads | wall time | '
+            'real-time factor | per second of speech |\n|---|---|---|---|---|---|---|---|\n' + '\n'.join(rows)
+            + '\n\n' + memory +
+            '`distilser.pipeline.analyze_file` end to end (streamed reading, silero VAD through ONNX Runtime, the '
+            'model\'s windows, int8 model, averaging); target: real-time factor <= 0.05. Random weights (offline '
+            f'configuration): speed and memory only, not a result of the method. CPU: {cpu_label()}, load average '
+            f'{load:.1f}; {date.today()}, `.venv/bin/python bench/voice_note_rtf.py --minutes {args.minutes:g} '
+            f'--threads {args.threads}{" --memory" if args.memory else ""}`.\n')
     (REPO_ROOT/'bench'/'results'/'voice_note_rtf.md').write_text(text)
 
 if __name__ == '__main__': main()

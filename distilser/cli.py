@@ -40,8 +40,9 @@ def add_manifest_cli(sub):
     p.set_defaults(func=manifest_command)
 
 # %% ../nbs/10_cli.ipynb #7a25b602
-COMMANDS = {'analyze': 'batch', 'evaluate': 'evaluate', 'export': 'export', 'bench': 'int8_speed', 'train': 'production',
-            'loso': 'loso', 'study': 'study', 'default-model': 'default_model'}  # subcommand: the module that adds it
+# subcommand: the module that adds it
+COMMANDS = {'analyze': 'batch', 'evaluate': 'evaluate', 'export': 'export', 'bench': 'int8_speed',
+            'train': 'production', 'loso': 'loso', 'study': 'study', 'default-model': 'default_model'}
 TRAIN_LIBRARIES = {'torch', 'torchaudio', 'transformers', 'accelerate', 'sklearn', 'onnx', 'onnxscript', 'matplotlib',
                    'seaborn', 'tabulate'}  # what `pip install "distilser[train]"` adds to the plain install
 

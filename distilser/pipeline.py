@@ -42,7 +42,8 @@ def make_voice_note(clips, gaps, out, sr=SAMPLE_RATE, block_seconds=30.0) -> pd.
     with sf.SoundFile(out, 'w', sr, 1, subtype='PCM_16') as f:
         def silence(seconds):
             n = round(seconds * sr)
-            for i in range(0, n, round(block_seconds * sr)): f.write(np.zeros(min(n - i, round(block_seconds * sr)), np.float32))
+            for i in range(0, n, round(block_seconds * sr)):
+                f.write(np.zeros(min(n - i, round(block_seconds * sr)), np.float32))
             return n / sr
         for clip, gap in zip(clips, gaps):
             t += silence(gap)
@@ -149,8 +150,10 @@ def speech_regions(probs, n, threshold=0.5, min_speech_ms=250, min_silence_ms=10
 
 def _progress_blocks(path, desc, show):
     "`stream_audio(path)` with a tqdm bar in seconds of audio."
-    with tqdm(total=audio_duration(path), desc=desc, leave=False, file=sys.stderr, disable=None if show else True,  # None: terminals only
-              bar_format='{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]') as bar:
+    # disable=None: terminals only
+    with tqdm(total=audio_duration(path), desc=desc, leave=False, file=sys.stderr, disable=None if show else True,
+              bar_format='{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio '
+                         '[{elapsed}<{remaining}]') as bar:
         for block in stream_audio(path):
             yield block
             bar.update(len(block) / SAMPLE_RATE)
@@ -241,14 +244,16 @@ class NoteAnalysis:
     @property
     def speech_seconds(self) -> float: return float(sum(b - a for a, b in self.speech))
     @property
-    def emotion(self) -> str | None: return max(self.probabilities, key=self.probabilities.get) if self.probabilities else None
+    def emotion(self) -> str | None:
+        return max(self.probabilities, key=self.probabilities.get) if self.probabilities else None
     @property
     def arousal(self) -> dict | None: return arousal_summary(self.probabilities) if self.probabilities else None
 
     def __repr__(self) -> str:
         if not self.probabilities: return f"NoteAnalysis({Path(self.path).name}: no speech detected)"
         return (f"NoteAnalysis({Path(self.path).name}: {self.emotion} {self.probabilities[self.emotion]:.0%}, "
-                f"{self.arousal['level']} arousal, {self.speech_seconds:.1f} s of speech in {_count(len(self.windows), 'window')}"
+                f"{self.arousal['level']} arousal, {self.speech_seconds:.1f} s of speech in "
+                f"{_count(len(self.windows), 'window')}"
                 f"{'; random weights' if self.random_weights else ''})")
 
     def to_dict(self) -> dict:
@@ -267,8 +272,8 @@ class NoteAnalysis:
                  f"  emotion: {self.emotion} ({self.probabilities[self.emotion]:.0%})   "
                  f"arousal: {self.arousal['level']} (high {self.arousal['high']:.0%}, low {self.arousal['low']:.0%})",
                  "  " + "  ".join(f"{l} {p:.0%}" for l, p in self.probabilities.items())]
-        lines += [f"    {_clock(w['start'])}-{_clock(w['end'])}  {w['emotion']:<10} {w['probabilities'][w['emotion']]:.0%}"
-                  for w in self.windows]
+        lines += [f"    {_clock(w['start'])}-{_clock(w['end'])}  {w['emotion']:<10} "
+                  f"{w['probabilities'][w['emotion']]:.0%}" for w in self.windows]
         if self.random_weights: lines.append(f"  ({RANDOM_WEIGHTS_NOTE})")
         return "\n".join(lines)
 
@@ -286,7 +291,8 @@ def analyze_file(path, model: OnnxClassifier, hop_seconds=None, min_tail_seconds
     progress = duration > 60 if progress is None else progress
     regions, _ = detect_speech(path, vad, vad_threshold, progress)
     window = round(model.window_seconds * SAMPLE_RATE)
-    bounds = window_bounds(sum(b - a for a, b in regions), window, round((hop_seconds or model.window_seconds) * SAMPLE_RATE),
+    bounds = window_bounds(sum(b - a for a, b in regions), window,
+                           round((hop_seconds or model.window_seconds) * SAMPLE_RATE),
                            round(min_tail_seconds * SAMPLE_RATE))
     speech = [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in regions]
     if not bounds: return NoteAnalysis(str(path), duration, speech, [], None, model.is_random_weights)
@@ -295,7 +301,8 @@ def analyze_file(path, model: OnnxClassifier, hop_seconds=None, min_tail_seconds
     starts = speech_to_file([a for a, _ in bounds], regions) / SAMPLE_RATE
     ends = (speech_to_file([b - 1 for _, b in bounds], regions) + 1) / SAMPLE_RATE
     seconds = [(b - a) / SAMPLE_RATE for a, b in bounds]
-    windows = [dict(start=round(float(s), 3), end=round(float(e), 3), speech=round(d, 3), emotion=model.labels[int(p.argmax())],
+    windows = [dict(start=round(float(s), 3), end=round(float(e), 3), speech=round(d, 3),
+                    emotion=model.labels[int(p.argmax())],
                     probabilities={l: round(float(q), 4) for l, q in zip(model.labels, p)})
                for s, e, d, p in zip(starts, ends, seconds, probs)]
     note = dict(zip(model.labels, map(float, note_probabilities(probs, seconds))))
@@ -321,12 +328,15 @@ def plot_timeline(result: NoteAnalysis, labels=LABELS):
                    edgecolor='white', linewidth=0.5, label=label)
             bottom += p
     handles, names = ax.get_legend_handles_labels()
-    if handles: ax.legend(handles[:len(labels)], names[:len(labels)], loc='upper left', bbox_to_anchor=(1.0, 1.0), frameon=False)
+    if handles:
+        ax.legend(handles[:len(labels)], names[:len(labels)], loc='upper left', bbox_to_anchor=(1.0, 1.0),
+                  frameon=False)
     ax.set(ylim=(0, 1), ylabel='probability')
     strip.broken_barh([(a, b - a) for a, b in result.speech], (0, 1), color='0.4')
     strip.set(xlim=(0, result.duration), ylim=(0, 1), yticks=[], xlabel='time in the file (s)', ylabel='speech')
     title = f"{Path(result.path).name}: " + (f"{result.emotion} ({result.probabilities[result.emotion]:.0%}), "
-                                              f"{result.arousal['level']} arousal" if result.emotion else "no speech detected")
+                                              f"{result.arousal['level']} arousal"
+                                              if result.emotion else "no speech detected")
     if result.random_weights: title += f"\n{RANDOM_WEIGHTS_NOTE}"
     ax.set_title(title, fontsize=10)
     fig.tight_layout()

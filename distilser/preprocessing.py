@@ -67,7 +67,8 @@ def peak_normalize(x: np.ndarray, peak: float = 0.95) -> np.ndarray:
     return (x * (peak / m)).astype(np.float32) if m > 0 else x
 
 def preprocess(x: np.ndarray, preprocessing: dict = PREPROCESSING) -> np.ndarray:
-    "Steps 1-3: trim at `trim_top_db` below the peak, pre-emphasis, peak normalisation (the paper's: 20 dB, 0.97, 0.95)."
+    """Steps 1-3: trim at `trim_top_db` below the peak, pre-emphasis, peak normalisation (the paper's: 20 dB, 0.97,
+    0.95)."""
     p = preprocessing
     return peak_normalize(pre_emphasis(trim_silence(x, p['trim_top_db']), p['pre_emphasis']), p['peak'])
 
@@ -95,7 +96,8 @@ class Augmenter:
     "Seeded random gain (-18..+6 dB), Gaussian noise (amplitude 0.001-0.015), pitch shift (+-2 semitones), polarity."
     def __init__(self, seed: int = 0, sr: int = SAMPLE_RATE, gain_db=(-18.0, 6.0), noise=(0.001, 0.015),
                  semitones=2.0, p=None):
-        self.rng, self.sr, self.gain_db, self.noise, self.semitones = np.random.default_rng(seed), sr, gain_db, noise, semitones
+        self.rng = np.random.default_rng(seed)
+        self.sr, self.gain_db, self.noise, self.semitones = sr, gain_db, noise, semitones
         self.p = {**dict(gain=0.5, noise=0.5, pitch=0.3, polarity=0.5), **(p or {})}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -111,9 +113,11 @@ class Augmenter:
         import math, torch, torchaudio.functional as AF  # training only: inference needs neither
         rate = 2.0 ** (-semitones / 12)
         hop, window = n_fft // 4, torch.hann_window(n_fft)
-        spec = torch.stft(torch.from_numpy(np.ascontiguousarray(x, np.float32)), n_fft, hop, window=window, return_complex=True)
+        spec = torch.stft(torch.from_numpy(np.ascontiguousarray(x, np.float32)), n_fft, hop, window=window,
+                          return_complex=True)
         advance = torch.linspace(0, math.pi * hop, spec.shape[-2])[..., None]
-        stretched = torch.istft(AF.phase_vocoder(spec, rate, advance), n_fft, hop, window=window, length=round(len(x) / rate))
+        stretched = torch.istft(AF.phase_vocoder(spec, rate, advance), n_fft, hop, window=window,
+                                length=round(len(x) / rate))
         y = soxr.resample(stretched.numpy(), self.sr / rate, self.sr, 'HQ')
         return np.pad(y, (0, max(0, len(x) - len(y))))[:len(x)].astype(np.float32)
 

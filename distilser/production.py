@@ -38,14 +38,17 @@ def production_split(manifest: pd.DataFrame, holdout: float = HOLDOUT_FRACTION, 
     (`by="speakers"`); rows of a training-only corpus (CREMA-D) always train when another corpus is given."""
     if by not in SPLITS: raise DistilserError(f"{by}: unknown split (choose one of {', '.join(SPLITS)})")
     training_only = manifest.corpus.isin(TRAINING_ONLY_CORPORA)
-    if training_only.all() and by == "speakers": training_only = ~training_only  # CREMA-D alone validates on its own actors
+    if training_only.all() and by == "speakers":
+        training_only = ~training_only  # CREMA-D alone validates on its own actors
     pool = manifest[~training_only]
     if pool.empty:
         raise DistilserError("the hold-out needs a corpus other than CREMA-D (which is for training only): "
-                             "give --iemocap (the paper's corpus) or --ravdess, or hold out CREMA-D actors with --split speakers")
+                             "give --iemocap (the paper's corpus) or --ravdess, or hold out CREMA-D actors with "
+                             "--split speakers")
     if by == "speakers":
         if pool.speaker.nunique() < 2: raise DistilserError("a hold-out by speaker needs at least two speakers")
-        keep, held = next(GroupShuffleSplit(n_splits=1, test_size=holdout, random_state=seed).split(pool, groups=pool.speaker))
+        keep, held = next(GroupShuffleSplit(n_splits=1, test_size=holdout, random_state=seed)
+                          .split(pool, groups=pool.speaker))
         train, held = pool.iloc[keep], pool.iloc[held]
     else:
         strata = pool.corpus + "/" + pool.label
@@ -71,7 +74,8 @@ def production_manifest(label_map=None, **sources) -> pd.DataFrame:
 def describe_training_data(train: pd.DataFrame, held: pd.DataFrame, roots: dict, holdout: float, seed: int,
                            by: str = "clips") -> dict:
     "What the model was trained and validated on: per corpus its root and clips per class in each part."
-    counts = lambda df, corpus: df[df.corpus == corpus].label.value_counts().reindex(LABELS, fill_value=0).astype(int).to_dict()
+    counts = lambda df, corpus: (df[df.corpus == corpus].label.value_counts().reindex(LABELS, fill_value=0)
+                                 .astype(int).to_dict())
     corpora = {c: dict(root=roots.get(c), train=counts(train, c), held_out=counts(held, c))
                for c in sorted(set(train.corpus) | set(held.corpus))}
     return dict(corpora=corpora, n_train=len(train), n_held_out=len(held),

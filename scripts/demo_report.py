@@ -27,7 +27,8 @@ def heard(start, end) -> str:
     return ', '.join(truth.label[(truth.start < end) & (truth.end > start)])
 if len(windows):
     windows = windows.assign(truth=[heard(a, b) for a, b in zip(windows.start, windows.end)],
-                             **{l: windows.probabilities.map(lambda p, l=l: round(p[l], 3)) for l in note['probabilities']})
+                             **{l: windows.probabilities.map(lambda p, l=l: round(p[l], 3))
+                                for l in note['probabilities']})
     windows = windows.drop(columns='probabilities').rename(columns=dict(emotion='predicted'))
 default = pd.read_csv(out / 'evaluation_default' / 'predictions.csv')
 clip_table = default.assign(clip=default.path.map(lambda p: Path(p).name))[['clip', 'speaker', 'label', 'prediction']]
@@ -113,7 +114,8 @@ Full result: [voice_note.json](voice_note.json).
 (out / 'report.md').write_text(report)
 html = mistune.html(report)
 (out / 'report.html').write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>distilser demo</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}pre{{background:#f5f5f5;padding:.8em;overflow-x:auto}}
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}
+pre{{background:#f5f5f5;padding:.8em;overflow-x:auto}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px}}img{{max-width:100%}}</style></head>
 <body>{html}</body></html>""")
 print(f"{out / 'report.md'} and {out / 'report.html'} written")

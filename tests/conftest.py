@@ -19,13 +19,15 @@ def subset_root() -> Path:
 def full_root() -> Path:
     "The full RAVDESS copy, or skip: set DISTILSER_RAVDESS or place it at ../shared/data/ravdess."
     root = full_ravdess_root()
-    if root is None: pytest.skip('full RAVDESS copy not found (set DISTILSER_RAVDESS or provide ../shared/data/ravdess)')
+    if root is None:
+        pytest.skip('full RAVDESS copy not found (set DISTILSER_RAVDESS or provide ../shared/data/ravdess)')
     return root
 
 
 @pytest.fixture(scope='session')
 def tiny(tmp_path_factory) -> dict:
-    "The tiny offline model (random weights): the model, its checkpoint directory, and `export_onnx`'s directory and files."
+    """The tiny offline model (random weights): the model, its checkpoint directory, and `export_onnx`'s directory and
+    files."""
     from distilser.export import export_onnx
     from distilser.model import OFFLINE_TINY, load_model
     root = tmp_path_factory.mktemp('tiny')

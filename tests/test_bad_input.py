@@ -52,7 +52,8 @@ def test_good_file_is_analysed_among_bad_ones(bad_run, note):
     assert records[str(note[0])]['emotion'] is not None
     assert all('error' in records[str(p)] for p in expected)
 
-@pytest.mark.parametrize('name', ['missing.wav', 'empty.wav', 'notes.wav', 'cut.flac', 'header.wav', 'nan.wav', 'inf.wav'])
+@pytest.mark.parametrize('name', ['missing.wav', 'empty.wav', 'notes.wav', 'cut.flac', 'header.wav', 'nan.wav',
+                                  'inf.wav'])
 def test_each_bad_file_gets_one_line(bad_run, name):
     expected, _, done = bad_run
     path = next(p for p in expected if p.name == name)
@@ -63,7 +64,8 @@ def test_each_bad_file_gets_one_line(bad_run, name):
 def test_nothing_analysable_exits_non_zero(tmp_path, model_dir):
     done = analyze(tmp_path / 'missing.wav', tmp_path / 'gone.flac', '--model', model_dir)
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [f'{tmp_path / "missing.wav"}: no such file', f'{tmp_path / "gone.flac"}: no such file']
+    assert done.stderr.splitlines() == [f'{tmp_path / "missing.wav"}: no such file',
+                                        f'{tmp_path / "gone.flac"}: no such file']
     assert done.stdout == ''
 
 def test_truncated_wav_analyses_what_is_there(bad_run):

@@ -29,8 +29,8 @@ def test_formats_and_odd_names(tmp_path, clips):
     x, sr = sf.read(clips[10])
     folder = tmp_path / 'Aufnahmen März' / 'sous-dossier été'
     folder.mkdir(parents=True)
-    made = {'note one.mp3': ('MP3', 'MPEG_LAYER_III'), 'nöte 2.ogg': ('OGG', 'VORBIS'), 'ノート 3.opus': ('OGG', 'OPUS'),
-            'note 4.flac': ('FLAC', 'PCM_16'), 'note 5.wav': ('WAV', 'PCM_16')}
+    made = {'note one.mp3': ('MP3', 'MPEG_LAYER_III'), 'nöte 2.ogg': ('OGG', 'VORBIS'),
+            'ノート 3.opus': ('OGG', 'OPUS'), 'note 4.flac': ('FLAC', 'PCM_16'), 'note 5.wav': ('WAV', 'PCM_16')}
     for name, (fmt, subtype) in made.items(): sf.write(folder / name, x, sr, format=fmt, subtype=subtype)
     m4a = folder / 'mémo vocal.m4a'
     m4a.write_bytes(M4A_HEAD + bytes(2000))
@@ -51,7 +51,8 @@ def test_formats_and_odd_names(tmp_path, clips):
     done = analyze(tmp_path / 'Aufnahmen März', '--out', tmp_path / 'all notes.jsonl', '--workers', '2')
     assert done.returncode == 0, done.stderr
     records = [json.loads(l) for l in (tmp_path / 'all notes.jsonl').read_text(encoding='utf-8').splitlines()]
-    assert {r['path']: r['emotion'] for r in records} == {p: (None if pd.isna(e) else e) for p, e in rows.emotion.items()}
+    assert ({r['path']: r['emotion'] for r in records}
+            == {p: (None if pd.isna(e) else e) for p, e in rows.emotion.items()})
 
 def test_folders_without_out_print_summaries(tmp_path, clips):
     "Without --out: a summary per file of the folder, errors on stderr, as for single files."
@@ -59,16 +60,22 @@ def test_folders_without_out_print_summaries(tmp_path, clips):
     (tmp_path / 'memo.m4a').write_bytes(M4A_HEAD + bytes(100))
     done = analyze(tmp_path)
     assert done.returncode == 0, done.stderr
-    assert [l.split(':')[0] for l in done.stdout.splitlines() if l.startswith(str(tmp_path))] == [str(tmp_path / c.name) for c in clips[:3]]
+    assert ([l.split(':')[0] for l in done.stdout.splitlines() if l.startswith(str(tmp_path))]
+            == [str(tmp_path / c.name) for c in clips[:3]])
     assert done.stderr.startswith(f"{tmp_path / 'memo.m4a'}: MP4/M4A") and len(done.stderr.splitlines()) == 1
 
 def _bad_model(path: Path, kind: str) -> str:
     "Write a broken model of `kind` to `path`; returns the phrase its error line must hold."
     model = default_model_path().read_bytes()
-    if kind == 'truncated': path.write_bytes(model[: len(model) // 3]); return 'not a distilser model (not a readable ONNX file'
-    if kind == 'not onnx': path.write_text('weights, honestly\n'); return 'not a distilser model (not a readable ONNX file'
+    if kind == 'truncated':
+        path.write_bytes(model[: len(model) // 3])
+        return 'not a distilser model (not a readable ONNX file'
+    if kind == 'not onnx':
+        path.write_text('weights, honestly\n')
+        return 'not a distilser model (not a readable ONNX file'
     path.write_bytes(model)
-    write_metadata(path, {'distilser_labels': json.dumps(['neutral', 'calm', 'happy', 'sad', 'angry', 'fearful', 'disgust', 'surprised'])})
+    write_metadata(path, {'distilser_labels': json.dumps(['neutral', 'calm', 'happy', 'sad', 'angry', 'fearful',
+                                                          'disgust', 'surprised'])})
     return "its labels (neutral, calm, happy, sad, angry, fearful, disgust, surprised) are not distilser's"
 
 @pytest.mark.parametrize('kind', ['truncated', 'not onnx', 'other labels'])
@@ -77,16 +84,19 @@ def test_bad_model_is_one_line_before_any_work(tmp_path, clips, kind):
     phrase = _bad_model(model, kind)
     done = analyze(clips[0], '--model', model, '--out', tmp_path / 'results.csv')
     assert done.returncode == 2 and done.stdout == ''
-    assert done.stderr.startswith(f'distilser: error: {model}: {phrase}') and len(done.stderr.splitlines()) == 1, done.stderr
+    assert (done.stderr.startswith(f'distilser: error: {model}: {phrase}')
+            and len(done.stderr.splitlines()) == 1), done.stderr
     assert not (tmp_path / 'results.csv').exists()
 
 @contextmanager
 def unwritable(folder: Path):
     "`folder` made unwritable: by its mode, or for root (whom modes do not stop) by the immutable attribute."
     folder.chmod(0o555)
-    immutable = os.geteuid() == 0 and shutil.which('chattr') and subprocess.run(['chattr', '+i', folder]).returncode == 0
+    immutable = (os.geteuid() == 0 and shutil.which('chattr')
+                 and subprocess.run(['chattr', '+i', folder]).returncode == 0)
     try:
-        if os.geteuid() == 0 and not immutable: pytest.skip('running as root without chattr +i: no folder is unwritable')
+        if os.geteuid() == 0 and not immutable:
+            pytest.skip('running as root without chattr +i: no folder is unwritable')
         yield folder
     finally:
         if immutable: subprocess.run(['chattr', '-i', folder])
@@ -97,13 +107,15 @@ def test_unwritable_output_is_one_line_before_any_work(tmp_path, clips):
     blocker.write_text('a file where a folder should be\n')
     done = analyze(clips[0], '--out', blocker / 'results.csv')
     assert (done.returncode, done.stdout) == (2, '')
-    assert done.stderr == f"distilser: error: {blocker / 'results.csv'}: cannot write there ({blocker} is a file, not a folder)\n"
+    assert done.stderr == (f"distilser: error: {blocker / 'results.csv'}: cannot write there "
+                           f"({blocker} is a file, not a folder)\n")
     folder = tmp_path / 'read only'
     folder.mkdir()
     with unwritable(folder):
         done = analyze(clips[0], '--out', folder / 'results.csv')
     assert (done.returncode, done.stdout) == (2, '')
-    assert done.stderr.startswith(f"distilser: error: {folder / 'results.csv'}: cannot write there (") and len(done.stderr.splitlines()) == 1
+    assert (done.stderr.startswith(f"distilser: error: {folder / 'results.csv'}: cannot write there (")
+            and len(done.stderr.splitlines()) == 1)
 
 def _rows(out: Path) -> int: return max(0, out.read_bytes().count(b'\n') - 1)
 
@@ -119,13 +131,15 @@ def test_resume_after_a_real_kill(tmp_path, clips):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while (not out.exists() or _rows(out) < 10) and run.poll() is None and time.time() < deadline: time.sleep(0.02)
-    workers = [int(p) for p in subprocess.run(['pgrep', '-P', str(run.pid)], capture_output=True, text=True).stdout.split()]
+    workers = [int(p) for p in
+               subprocess.run(['pgrep', '-P', str(run.pid)], capture_output=True, text=True).stdout.split()]
     run.kill()
     run.wait()
     before = pd.read_csv(out)
     assert 10 <= len(before) < len(files), 'the run must be killed in the middle'
     missing = sorted(set(map(str, files)) - set(before.path))
-    with open(out, 'a') as f: f.write(f'{missing[0]},neutral,0.0')  # a row cut short, as a power cut mid-write leaves it
+    # a row cut short, as a power cut mid-write leaves it
+    with open(out, 'a') as f: f.write(f'{missing[0]},neutral,0.0')
     done = analyze(folder, '--out', out)
     assert done.returncode == 0, done.stderr
     after = pd.read_csv(out)
@@ -134,7 +148,8 @@ def test_resume_after_a_real_kill(tmp_path, clips):
     assert done.stdout.startswith(f'{out}: {len(missing)} files analysed, 0 could not be (their rows say why), '
                                   f'{len(before)} were there already')
     assert done.stderr == f'distilser: {out}: dropped a last line that an interrupted run left half written\n'
-    assert workers  # the worker processes (and multiprocessing's resource tracker) notice that the run is gone, and leave
+    # the worker processes (and multiprocessing's resource tracker) notice that the run is gone, and leave
+    assert workers
     deadline = time.time() + 10
     while any(Path(f'/proc/{p}').exists() for p in workers) and time.time() < deadline: time.sleep(0.1)
     assert not any(Path(f'/proc/{p}').exists() for p in workers)
@@ -144,7 +159,8 @@ def test_second_run_on_the_same_output_is_refused(tmp_path, clips):
     with output_lock(out):  # what a first run holds while it works
         done = analyze(clips[0], '--out', out)
     assert done.returncode == 2 and done.stdout == ''
-    assert done.stderr == (f'distilser: error: {out}: another distilser analyze is writing to it (process {os.getpid()}); '
+    assert done.stderr == (f'distilser: error: {out}: another distilser analyze is writing to it '
+                           f'(process {os.getpid()}); '
                            'let it finish, or choose another --out\n')
     assert analyze(clips[0], '--out', out).returncode == 0  # and once it is released, the run goes ahead
 
@@ -170,6 +186,7 @@ def test_memory_stays_bounded_on_10000_files(tmp_path):
         assert _rows(tmp_path / f'{n}.csv') == n
         runs[n] = mb
     resumed, mb = peak_mb(['analyze', tmp_path / '10000 files', '--out', tmp_path / '10000.csv'], tmp_path)
-    assert resumed.returncode == 0 and resumed.stdout.startswith(f"{tmp_path / '10000.csv'}: 0 files analysed, 0 could not be")
+    assert (resumed.returncode == 0
+            and resumed.stdout.startswith(f"{tmp_path / '10000.csv'}: 0 files analysed, 0 could not be"))
     print(f'peak RSS: 100 files {runs[100]:.0f} MB, 10,000 files {runs[10_000]:.0f} MB, resume of 10,000 {mb:.0f} MB')
     assert runs[10_000] - runs[100] < 25 and mb - runs[100] < 25

@@ -44,7 +44,8 @@ def test_metrics_agree_with_sklearn(report, subset_root):
     assert m['accuracy'] == pytest.approx(np.trace(m['confusion']) / np.sum(m['confusion']), abs=1e-12)
     assert m['accuracy'] == pytest.approx(accuracy_score(y, p), abs=1e-12)
     assert m['ua'] == pytest.approx(balanced_accuracy_score(y, p), abs=1e-12)
-    assert [m[f'recall_{l}'] for l in LABELS] == pytest.approx(recall_score(y, p, labels=LABELS, average=None, zero_division=0))
+    assert [m[f'recall_{l}'] for l in LABELS] == pytest.approx(recall_score(y, p, labels=LABELS, average=None,
+                                                                            zero_division=0))
     assert m['confusion'] == confusion_matrix(y, p, labels=LABELS).tolist()
     assert m['clips_per_class'] == y.value_counts().reindex(LABELS).to_dict()
     # each row's prediction is its most probable label
@@ -87,7 +88,8 @@ def test_checkpoint_and_unreadable_clips(tiny, subset_root, tmp_path):
 
 
 def test_missing_ravdess_root(tiny, tmp_path, capsys):
-    assert main(['evaluate', str(tiny['export']), '--ravdess', str(tmp_path/'no-ravdess'), '--out', str(tmp_path/'o')]) == 2
+    assert main(['evaluate', str(tiny['export']), '--ravdess', str(tmp_path/'no-ravdess'),
+                 '--out', str(tmp_path/'o')]) == 2
     err = capsys.readouterr().err
     assert 'no-ravdess' in err and 'Traceback' not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path/'o').exists()

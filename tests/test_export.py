@@ -1,4 +1,5 @@
-"ONNX export of small models: metadata, the input contract, unpadded clips of any length, parity with PyTorch, bad files."
+"""ONNX export of small models: metadata, the input contract, unpadded clips of any length, parity with PyTorch, bad
+files."""
 import json
 
 import numpy as np
@@ -27,7 +28,8 @@ def test_metadata(tiny, which):
     assert json.loads(meta['distilser_labels']) == LABELS
     assert (meta['sample_rate'], meta['window_seconds']) == ('16000', '8.0')
     assert json.loads(meta['preprocessing']) == input_contract(8.0)
-    assert (meta['backbone'], meta['training_data'], meta['random_weights']) == (OFFLINE_TINY, 'nothing: random weights', 'true')
+    assert ((meta['backbone'], meta['training_data'], meta['random_weights'])
+            == (OFFLINE_TINY, 'nothing: random weights', 'true'))
     clf = OnnxClassifier(tiny[which], num_threads=1)
     assert clf.labels == LABELS and clf.sample_rate == 16000 and clf.window_seconds == 8.0
     assert clf.preprocessing['padding'] == 'none' and clf.is_random_weights
@@ -36,7 +38,8 @@ def test_metadata(tiny, which):
 def test_int8_is_static_and_smaller(tiny):
     graph = onnx.load(str(tiny['int8'])).graph
     assert {'QuantizeLinear', 'DequantizeLinear'} <= {n.op_type for n in graph.node}
-    assert sum(i.data_type == onnx.TensorProto.INT8 for i in graph.initializer) >= 6  # the encoder convolutions at least
+    # the encoder convolutions at least
+    assert sum(i.data_type == onnx.TensorProto.INT8 for i in graph.initializer) >= 6
     assert tiny['int8'].stat().st_size < 0.8 * tiny['fp32'].stat().st_size
     record = json.loads(read_metadata(tiny['int8'])['quantization'])
     assert record['recipe'].startswith('static QDQ') and (record['calibration_clips'], record['guard_clips']) == (8, 16)
@@ -86,7 +89,8 @@ def test_truncated_model_file(tiny, tmp_path):
 
 def test_onnx_without_our_metadata(tiny, tmp_path):
     plain = export_fp32(tiny['model'], tmp_path/'plain.onnx')
-    with pytest.raises(ModelFileError, match=r'plain\.onnx: not a distilser model \(an ONNX file without distilser metadata\)'):
+    with pytest.raises(ModelFileError,
+                       match=r'plain\.onnx: not a distilser model \(an ONNX file without distilser metadata\)'):
         OnnxClassifier(plain)
 
 

@@ -39,7 +39,8 @@ def test_analyze_file_timeline_in_file_time(note, model_dir):
     model = OnnxClassifier(model_dir / 'model.int8.onnx')
     result = analyze_file(path, model)
     speech = sum(b - a for a, b in result.speech)
-    assert len(result.windows) == len(window_bounds(round(speech * SAMPLE_RATE), 8 * SAMPLE_RATE, min_tail=2 * SAMPLE_RATE))
+    assert len(result.windows) == len(window_bounds(round(speech * SAMPLE_RATE), 8 * SAMPLE_RATE,
+                                                    min_tail=2 * SAMPLE_RATE))
     assert result.windows[0]['start'] >= truth.start.iloc[0] and result.windows[-1]['end'] <= truth.end.iloc[-1]
     assert sum(w['speech'] for w in result.windows) >= speech - 1e-2  # every second of speech is in a window
     assert max(w['speech'] for w in result.windows) <= 8.0 + 1e-3      # and no window is longer than the model's
