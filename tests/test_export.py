@@ -68,7 +68,7 @@ def test_guard_refuses_an_unreachable_floor(tiny, tmp_path):
     audio = training_audio()  # no corpus of its own: the CREMA-D clips that ship with distilser
     assert set(audio.corpus) == {'cremad'}
     calibration, guard = calibration_clips(audio, 4), calibration_clips(audio, 8, skip=4)
-    with pytest.raises(QuantizationError, match='below the floor of 101%'):
+    with pytest.raises(QuantizationError, match='below the floor of 101.0%'):
         quantize_int8(tiny['fp32'], tmp_path/'never.onnx', calibration, guard, floor=1.01, max_float=1)
     assert not (tmp_path/'never.onnx').exists()
 
