@@ -4,20 +4,17 @@
 
 # %% ../nbs/01_preprocessing.ipynb #452df001
 from __future__ import annotations
-import logging
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from .core import DistilserError, LABEL2ID
+from .core import DistilserError, LABEL2ID, log
 from .data import audio_problem
 
-log = logging.getLogger('distilser')
-
 # %% auto #0
-__all__ = ['log', 'SAMPLE_RATE', 'WINDOW_SECONDS', 'MIN_SAMPLES', 'PREPROCESSING', 'input_contract', 'AudioError', 'load_audio',
+__all__ = ['SAMPLE_RATE', 'WINDOW_SECONDS', 'MIN_SAMPLES', 'PREPROCESSING', 'input_contract', 'AudioError', 'load_audio',
            'trim_silence', 'pre_emphasis', 'peak_normalize', 'preprocess', 'load_clip', 'plot_before_after',
            'Augmenter', 'SERDataset', 'CropCollator']
 
