@@ -155,7 +155,11 @@ def _worker_init(parent: int):
         os._exit(1)
     threading.Thread(target=watch, daemon=True).start()
 
-def fan_out(fn, items, workers: int = 1, **options):
+def fan_out(fn,                # a function of one item; with workers, one that pickles (defined in a module)
+            items,             # the items, consumed as the results are yielded
+            workers: int = 1,  # processes (1: all in this process)
+            **options,         # keyword arguments passed to every call of `fn`
+           ):
     """Yield `fn(item, **options)` for each of `items`, in order: in this process, or in `workers` processes with at
     most 4 items per worker in flight."""
     if workers <= 1:

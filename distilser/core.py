@@ -31,7 +31,9 @@ class MissingExtraError(DistilserError):
 
 EXTRAS = {'train': 'training, export and the studies', 'plot': 'figures'}
 
-def missing_extra(module: str, extra: str) -> None:
+def missing_extra(module: str,  # the module a feature imports, e.g. 'torch'
+                  extra: str,   # the extra that provides it, a key of `EXTRAS`: 'train' or 'plot'
+                 ) -> None:
     "Raise `MissingExtraError` naming `extra` when `module` cannot be imported; return quietly when it can."
     try: importlib.import_module(module)
     except ImportError:
@@ -46,7 +48,9 @@ def pyplot():
     return plt
 
 # %% ../nbs/00_core.ipynb #19171671
-def write_atomic(path, text: str) -> Path:
+def write_atomic(path,       # the file to write (replaced if it exists); missing parent directories are created
+                 text: str,  # its whole content
+                ) -> Path:   # `path`, as a `Path`
     "Write `text` to `path` through a temporary file and a rename, so that `path` is never half-written."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -58,20 +62,27 @@ def write_atomic(path, text: str) -> Path:
     return path
 
 # %% ../nbs/00_core.ipynb #5c4f84ea
-def softmax(z) -> np.ndarray:
+def softmax(z,               # logits of any shape, the classes along the last axis
+           ) -> np.ndarray:  # probabilities (float64) of the same shape, summing to 1 along the last axis
     "Class probabilities from logits (last axis)."
     z = np.asarray(z, np.float64)
     e = np.exp(z - z.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
 
 # %% ../nbs/00_core.ipynb #382cd0ef
-def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+def confusion_matrix(y_true,          # true class ids
+                     y_pred,          # predicted class ids, one per true one
+                     n_classes: int,  # the number of classes
+                    ) -> np.ndarray:  # int64 counts `[n_classes, n_classes]`, a row per true class
     "Counts `[true class, predicted class]` of integer class ids `0..n_classes-1`."
     c = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(c, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
     return c
 
-def compute_metrics(y_true, y_pred, labels=LABELS) -> dict:
+def compute_metrics(y_true,         # true class ids (indices into `labels`)
+                    y_pred,         # predicted class ids, one per true one
+                    labels=LABELS,  # the class names in id order, which name the `f1_<label>` keys
+                   ) -> dict:       # `wa`, `ua`, `macro_f1`, `f1_<label>` and `confusion` (nested lists)
     """WA, UA, macro F1, per-class F1 and the confusion matrix of integer class ids. UA averages the recalls of the
     classes present in `y_true` (a fold without some class cannot be scored on it); F1 of a class never seen nor
     predicted is 0."""

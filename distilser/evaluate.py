@@ -30,7 +30,11 @@ PAPER_SOURCE = "paper, Sec. V-B and Fig. 1"  # the production model (trained on 
 RAVDESS_FOUR_CLASS_CLIPS = 672  # 96 neutral + 192 happy + 192 sad + 192 angry
 
 # %% ../nbs/08_ravdess.ipynb #850a707b
-def predict_clips(model, manifest: pd.DataFrame, batch_size: int = 16, progress: bool = True) -> pd.DataFrame:
+def predict_clips(model,                   # an opened model (`open_model`)
+                  manifest: pd.DataFrame,  # the clips, with a `path` column
+                  batch_size: int = 16,    # clips per model call
+                  progress: bool = True,   # a tqdm bar over the clips
+                 ) -> pd.DataFrame:        # the readable rows of `manifest` with `prediction` and `p_<label>` columns
     """`manifest` with the model's `prediction` and one probability column per label; clips that cannot be read
     are reported, left out, and listed as (path, reason) in `attrs['skipped']` (with those the manifest dropped)."""
     kept, clips, skipped = [], [], list(manifest.attrs.get("skipped", []))
@@ -149,8 +153,13 @@ def _trained_on(model, corpus: str) -> bool:
     try: return corpus in json.loads(data)["corpora"]
     except (ValueError, TypeError, KeyError): return corpus.lower() in str(data).lower()
 
-def evaluate(model, manifest: pd.DataFrame, out_dir=None, batch_size: int = 16, num_threads: int | None = None,
-             progress: bool = True) -> dict:
+def evaluate(model,                           # a path for `open_model`, None for the default model, or an opened model
+             manifest: pd.DataFrame,          # the clips, with `path`, `label` and `corpus` (e.g. `ravdess_manifest`)
+             out_dir=None,                    # where metrics.json, predictions.csv and figures go (None: not written)
+             batch_size: int = 16,            # clips per model call
+             num_threads: int | None = None,  # ONNX Runtime threads when `model` is opened here
+             progress: bool = True,           # a tqdm bar over the clips
+            ) -> dict:                        # the metrics (those of metrics.json), the paper's beside RAVDESS's
     """Cross-corpus metrics of `model` (a path for `open_model`, None for the default model, or an opened model) on
     `manifest` (RAVDESS's, beside the paper's figures, or any other); with `out_dir`, also writes metrics.json,
     predictions.csv, confusion.png and arousal.png there."""

@@ -116,7 +116,9 @@ def _read_corpus(path, name=None):
         except DistilserError: continue
     raise DistilserError(f'{path}: not a corpus distilser can read (calibration needs training audio)')
 
-def training_audio(model_or_config=None, root=None):
+def training_audio(model_or_config=None,  # a checkpoint model or its config: its recorded training corpora
+                   root=None,             # a corpus root or a CSV manifest to use instead
+                  ):
     """A manifest of training audio: `root` (a corpus root or a CSV manifest), else the checkpoint's first recorded
     corpus that is on this machine, else the CREMA-D sample."""
     if root: return _read_corpus(root)
@@ -128,8 +130,11 @@ def training_audio(model_or_config=None, root=None):
             except DistilserError: continue
     return cremad_manifest(sample_cremad_root())
 
-def calibration_and_guard(manifest, n_calibration=CALIBRATION_CLIPS, n_guard=GUARD_CLIPS,
-                          window_seconds=WINDOW_SECONDS) -> tuple:
+def calibration_and_guard(manifest,                         # clips to draw from, with `path` and `label`
+                          n_calibration=CALIBRATION_CLIPS,  # calibration clips wanted
+                          n_guard=GUARD_CLIPS,              # guard clips wanted
+                          window_seconds=WINDOW_SECONDS,    # the model's window: longer clips are cut
+                         ) -> tuple:                        # (calibration, guard) clips, preprocessed, none in both
     "Disjoint calibration and guard clips from `manifest`, both shrunk in proportion when it has fewer clips."
     scale = min(1.0, len(manifest) / (n_calibration + n_guard))
     n_calibration, n_guard = max(1, int(n_calibration * scale)), max(1, int(n_guard * scale))
@@ -216,7 +221,10 @@ def _static_int8(src, dst, calibration, exclude, cache) -> Path:
     return Path(dst)
 
 # %% ../nbs/07_export.ipynb #2de4766a
-def agreement(reference_logits, model: OnnxClassifier, clips) -> dict:
+def agreement(reference_logits,       # logits `[len(clips), labels]` of the reference (fp32 ONNX or PyTorch)
+              model: OnnxClassifier,  # the exported model to compare with it
+              clips,                  # the preprocessed clips both saw (`load_clip`)
+             ) -> dict:               # `model`, `clips`, top-1 `agreement`, `max_prob_diff`, `mean/max_logit_diff`
     "How far an exported model is from reference logits on `clips`: top-1 agreement, largest changes."
     reference_logits, z = np.asarray(reference_logits), model.clip_logits(clips)
     p, q = softmax(reference_logits), softmax(z)
@@ -239,8 +247,14 @@ def _next_float_layer(pre, tmp, calibration, guard, reference, exclude, candidat
                         guard), n) for n in candidates]
     return max(tried, key=lambda t: (t[0]['agreement'], -t[0]['mean_logit_diff']))
 
-def quantize_int8(fp32_path, out_path, calibration, guard, floor: float = GUARD_FLOOR, max_float: int = MAX_FLOAT,
-                  allow_below_floor: bool = False) -> Path:
+def quantize_int8(fp32_path,                        # the fp32 ONNX file, with its distilser metadata
+                  out_path,                         # the int8 ONNX file to write
+                  calibration,                      # preprocessed clips that set the activation ranges
+                  guard,                            # other preprocessed clips, on which int8 must agree with fp32
+                  floor: float = GUARD_FLOOR,       # the top-1 agreement with fp32 that int8 must reach on `guard`
+                  max_float: int = MAX_FLOAT,       # at most this many layers kept in float to reach it
+                  allow_below_floor: bool = False,  # write it even below the floor (else `QuantizationError`)
+                 ) -> Path:                         # `out_path`, with the fp32 metadata and a `quantization` record
     """Static per-channel int8 copy of an exported model, calibrated on `calibration` clips. Until its agreement with
     fp32 on the `guard` clips reaches `floor`, one more layer stays in float: the one that raises the agreement most,
     tried among the `2 * max_float` layers that cost most when quantised alone (at most `max_float` are kept)."""
@@ -300,7 +314,9 @@ class CheckpointClassifier:
         from distilser.loso import clip_logits
         return clip_logits(self.model, clips)
 
-def open_model(path=None, num_threads: int | None = None):
+def open_model(path=None,                       # ONNX file, export or checkpoint directory, or None: the default model
+               num_threads: int | None = None,  # ONNX Runtime (or torch) threads (None: their own choice)
+              ):
     """An `OnnxClassifier` (file, export directory, or the default model when `path` is None) or a
     `CheckpointClassifier`."""
     if path is None:
@@ -322,9 +338,17 @@ def default_model_path() -> Path:
     return Path(distilser.__file__).parent/'models'/DEFAULT_MODEL/'model.int8.onnx'
 
 # %% ../nbs/07_export.ipynb #539601cc
-def export_onnx(checkpoint, out_dir, calibration=None, guard=None, training_data=None, floor: float = GUARD_FLOOR,
-                max_float: int = MAX_FLOAT, allow_below_floor: bool = False, n_calibration: int = CALIBRATION_CLIPS,
-                n_guard: int = GUARD_CLIPS) -> tuple[Path, Path]:
+def export_onnx(checkpoint,                              # a checkpoint directory (`save_pretrained`) or a loaded model
+                out_dir,                                 # gets `model.onnx` and `model.int8.onnx` (created if missing)
+                calibration=None,                        # calibration clips (None: from the model's training audio)
+                guard=None,                              # guard clips (None: likewise, apart from the calibration ones)
+                training_data=None,                      # stored in the files' metadata (None: the checkpoint's record)
+                floor: float = GUARD_FLOOR,              # the agreement int8 must reach on `guard` (`quantize_int8`)
+                max_float: int = MAX_FLOAT,              # at most this many layers kept in float to reach it
+                allow_below_floor: bool = False,         # write int8 anyway when the floor is not reached
+                n_calibration: int = CALIBRATION_CLIPS,  # calibration clips drawn when `calibration` is None
+                n_guard: int = GUARD_CLIPS,              # guard clips drawn when `guard` is None
+               ) -> tuple[Path, Path]:                   # the fp32 and int8 ONNX files
     "Write `model.onnx` (fp32) and the guarded static `model.int8.onnx` for a checkpoint directory or a loaded model."
     import torch
     from distilser.model import load_model

@@ -33,7 +33,12 @@ BLOCK_SAMPLES = VAD_FRAME * 512  # 16.4 s of 16 kHz audio per streamed block: wh
 MIN_TAIL_SECONDS = 2.0           # a last piece of speech shorter than this joins the window before it
 
 # %% ../nbs/09_pipeline.ipynb #a39dc7a4
-def make_voice_note(clips, gaps, out, sr=SAMPLE_RATE, block_seconds=30.0) -> pd.DataFrame:
+def make_voice_note(clips,               # audio paths, in order
+                    gaps,                # seconds of silence before each clip and after the last (len(clips)+1, or one)
+                    out,                 # the WAV file to write (mono, 16-bit PCM)
+                    sr=SAMPLE_RATE,      # its sample rate, to which the clips are resampled
+                    block_seconds=30.0,  # silence is written this many seconds at a time (bounds the memory)
+                   ) -> pd.DataFrame:    # one row per clip: `path`, `start`, `end` (seconds into `out`)
     """Write `clips` (audio paths) to `out` with `gaps` seconds of silence before each clip and after the last
     (one number, or a list of len(clips)+1). Returns the clips' positions: path, start, end (seconds)."""
     gaps = [float(gaps)] * (len(clips) + 1) if np.isscalar(gaps) else [float(g) for g in gaps]
@@ -65,7 +70,10 @@ def audio_duration(path) -> float:
     "Length of the audio in `path` in seconds, from its header."
     with open_audio(path) as f: return f.frames / f.samplerate
 
-def stream_audio(path, sr=SAMPLE_RATE, block_samples=BLOCK_SAMPLES):
+def stream_audio(path,                         # an audio file soundfile can read
+                 sr=SAMPLE_RATE,               # the sample rate of the blocks
+                 block_samples=BLOCK_SAMPLES,  # samples per block at `sr`: what bounds the memory
+                ):
     "Yield `path` as consecutive mono float32 blocks at `sr` Hz, `block_samples` long (the last one shorter)."
     with open_audio(path) as f:
         step = max(1, round(block_samples * f.samplerate / sr))  # native frames per read
@@ -142,7 +150,13 @@ def _pad(regions, pad, n) -> list[list[int]]:
         regions[i + 1][0] = int(max(0, regions[i + 1][0] - widen))
     return regions
 
-def speech_regions(probs, n, threshold=0.5, min_speech_ms=250, min_silence_ms=100, pad_ms=30) -> list[tuple[int, int]]:
+def speech_regions(probs,                      # the VAD speech probability of each `VAD_FRAME` samples
+                   n,                          # the recording's length in 16 kHz samples
+                   threshold=0.5,              # speech starts at this probability and ends below threshold - 0.15
+                   min_speech_ms=250,          # shorter regions are dropped
+                   min_silence_ms=100,         # shorter pauses do not end a region
+                   pad_ms=30,                  # added at both ends of each region (less where two regions are closer)
+                  ) -> list[tuple[int, int]]:  # (start, end) in samples, in order
     "Speech regions (start, end) in samples of a recording of `n` 16 kHz samples, from its VAD frame probabilities."
     ms = SAMPLE_RATE / 1000
     regions = _hysteresis(probs, threshold, min_speech_ms * ms, min_silence_ms * ms, n)
@@ -158,7 +172,11 @@ def _progress_blocks(path, desc, show):
             yield block
             bar.update(len(block) / SAMPLE_RATE)
 
-def detect_speech(path, vad=None, threshold=0.5, progress=False) -> tuple[list[tuple[int, int]], int]:
+def detect_speech(path,                                   # an audio file soundfile can read, of any length
+                  vad=None,                               # a `StreamingVAD` to reuse, reset first (None: a new one)
+                  threshold=0.5,                          # speech probability threshold (`speech_regions`'s)
+                  progress=False,                         # a tqdm bar in seconds of audio (terminals only)
+                 ) -> tuple[list[tuple[int, int]], int]:  # regions (start, end) and length, in 16 kHz samples
     "Stream `path` through the VAD: its speech regions as (start, end) in 16 kHz samples, and its length in samples."
     vad = vad or StreamingVAD()
     vad.reset()
@@ -169,7 +187,11 @@ def detect_speech(path, vad=None, threshold=0.5, progress=False) -> tuple[list[t
     return speech_regions(np.concatenate(probs) if probs else [], n, threshold), n
 
 # %% ../nbs/09_pipeline.ipynb #b9e33119
-def window_bounds(n, window, hop=None, min_tail=None) -> list[tuple[int, int]]:
+def window_bounds(n,                          # samples of speech (the regions, concatenated)
+                  window,                     # the model's window in samples
+                  hop=None,                   # samples from one window start to the next (None: `window`)
+                  min_tail=None,              # the shortest tail that is a window of its own (None: window // 4)
+                 ) -> list[tuple[int, int]]:  # (start, end) of each window in the concatenated speech
     """Cut `n` samples of speech into windows of `window` samples every `hop` (default `window`). The tail after the
     last full window is a window of its own unless shorter than `min_tail` (default window/4): then the last window is
     the final `window` samples, overlapping the one before, so that no window is ever longer than the model's."""
@@ -283,8 +305,15 @@ def _clock(seconds) -> str:
     "1:02.5 for 62.5 seconds."
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
-def analyze_file(path, model: OnnxClassifier, hop_seconds=None, min_tail_seconds=MIN_TAIL_SECONDS, batch_size=8,
-                 vad_threshold=0.5, vad: StreamingVAD | None = None, progress=None) -> NoteAnalysis:
+def analyze_file(path,                               # an audio file soundfile can read, of any length
+                 model: OnnxClassifier,              # an opened model (`open_model`)
+                 hop_seconds=None,                   # seconds between window starts (None: the model's window)
+                 min_tail_seconds=MIN_TAIL_SECONDS,  # a shorter last piece of speech joins the window before it
+                 batch_size=8,                       # windows per model call
+                 vad_threshold=0.5,                  # speech probability threshold of the VAD (`speech_regions`'s)
+                 vad: StreamingVAD | None = None,    # a VAD to reuse across files (None: a new one)
+                 progress=None,                      # tqdm bars (None: for files over a minute)
+                ) -> NoteAnalysis:                   # speech regions, per-window emotions, the note's probabilities
     """Emotion of the voice note `path`: VAD, windows of the model's length every `hop_seconds`, the ONNX `model`,
     probabilities averaged by speech duration. `progress` (default: files over a minute) shows tqdm bars."""
     duration = audio_duration(path)
@@ -309,13 +338,18 @@ def analyze_file(path, model: OnnxClassifier, hop_seconds=None, min_tail_seconds
     return NoteAnalysis(str(path), duration, speech, windows, note, model.is_random_weights)
 
 # %% ../nbs/09_pipeline.ipynb #f508a4b3
-def analyze(path, model=None, **kwargs) -> NoteAnalysis:
+def analyze(path,              # an audio file soundfile can read, of any length
+            model=None,        # a model file or export directory, an opened model, or None: distilser's default model
+            **kwargs,          # passed on to `analyze_file`: `hop_seconds`, `batch_size`, `progress`, ...
+           ) -> NoteAnalysis:  # speech regions, per-window emotions, the note's probabilities
     "Emotion of the audio file `path` with `model` (a path, an opened model, or None: distilser's default model)."
     model = open_model(model) if model is None or isinstance(model, (str, Path)) else model
     return analyze_file(path, model, **kwargs)
 
 # %% ../nbs/09_pipeline.ipynb #c27753fe
-def plot_timeline(result: NoteAnalysis, labels=LABELS):
+def plot_timeline(result: NoteAnalysis,  # what `analyze` or `analyze_file` returned
+                  labels=LABELS,         # the classes stacked in each bar, bottom up
+                 ):
     "Figure: per-window probabilities as stacked bars along the note's time, the speech regions underneath."
     plt = pyplot()
     fig, (ax, strip) = plt.subplots(2, 1, figsize=(10, 3.6), sharex=True, gridspec_kw=dict(height_ratios=[5, 1]))

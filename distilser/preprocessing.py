@@ -32,7 +32,9 @@ class AudioError(DistilserError):
     "An audio file that cannot be used; the message names the file and the reason."
 
 # %% ../nbs/01_preprocessing.ipynb #22e8ae19
-def load_audio(path, sr: int = SAMPLE_RATE) -> np.ndarray:
+def load_audio(path,                   # an audio file soundfile can read
+               sr: int = SAMPLE_RATE,  # the sample rate to resample to
+              ) -> np.ndarray:         # float32 mono samples at `sr` Hz, not yet preprocessed
     "The audio at `path` as float32 mono at `sr` Hz; raises `AudioError('path: reason')` for anything unusable."
     problem = audio_problem(path)
     if problem: raise AudioError(f'{path}: {problem}')
@@ -69,7 +71,10 @@ def preprocess(x: np.ndarray, preprocessing: dict = PREPROCESSING) -> np.ndarray
     p = preprocessing
     return peak_normalize(pre_emphasis(trim_silence(x, p['trim_top_db']), p['pre_emphasis']), p['peak'])
 
-def load_clip(path, window_seconds: float = WINDOW_SECONDS, preprocessing: dict = PREPROCESSING) -> np.ndarray:
+def load_clip(path,                                    # an audio file soundfile can read
+              window_seconds: float = WINDOW_SECONDS,  # the model's window: longer clips cut, shorter ones kept
+              preprocessing: dict = PREPROCESSING,     # the model's preprocessing (its `input_contract`)
+             ) -> np.ndarray:                          # 16 kHz mono float32, preprocessed
     "One clip as a model takes it: read, preprocessed and cut to `window_seconds` (never padded)."
     x = preprocess(load_audio(path), preprocessing)[:round(window_seconds * SAMPLE_RATE)]
     if len(x) < MIN_SAMPLES: raise AudioError(f"{path}: less than 25 ms of sound after trimming silence")
