@@ -22,6 +22,7 @@ import soxr
 
 from distilser.batch import analyze_batch, analyze_row, available_cores, fan_out
 from distilser.data import REPO_ROOT, sample_cremad_root, sample_ravdess_root
+from distilser.int8_speed import cpu_label
 
 RESULTS = REPO_ROOT / 'bench' / 'results' / 'batch_scaling.md'
 FORMS = ['FLAC as shipped', '16-bit WAV', 'OGG/Vorbis', 'quieter 48 kHz FLAC']
@@ -81,12 +82,6 @@ def with_ray(files, cpus: int) -> tuple[list[dict], float, float, float]:
     order = {str(f): i for i, f in enumerate(files)}  # Ray keeps the order of blocks; sort anyway to compare
     return sorted(rows.to_dict('records'), key=lambda r: order[r['path']]), seconds, rows.cpu_seconds.sum(), init
 
-def cpu_name() -> str:
-    "The CPU's model name and the cores this process may use."
-    names = ([l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')]
-             if Path('/proc/cpuinfo').exists() else [])
-    return f"{names[0] if names else platform.processor() or 'unknown CPU'}, {available_cores()} cores available"
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--files', type=int, default=1000)
@@ -96,7 +91,7 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     files = make_files(work, args.files)
     load_before = os.getloadavg()
-    print(f'{len(files)} files in {work}; CPU: {cpu_name()}; load average {load_before[0]:.2f}', flush=True)
+    print(f'{len(files)} files in {work}; CPU: {cpu_label()}; load average {load_before[0]:.2f}', flush=True)
     runs, reference = [], None
     for how, workers, threads in [('this process', 1, 1), ('this process', 1, None),
                                   ('local processes (fan_out)', 2, 1)]:
@@ -134,7 +129,7 @@ def main():
     lines += ['', f"{len(files)} files made from the repository's RAVDESS and CREMA-D clips ({', '.join(FORMS)}; "
               f"{errors} could not be analysed), distilser's default model, `distilser.batch.analyze_row` per file. "
               f"Every run gave the same emotion for every file: {'yes' if same else 'NO'}. Wall time includes starting "
-              f"the worker processes. CPU: {cpu_name()}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} "
+              f"the worker processes. CPU: {cpu_label()}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} "
               f"after. The machine is shared: with other work on its cores, the wall times (and the parallel rows "
               f"most) are slower than on a quiet machine. The estimate column is N processes / (CPU time per file): "
               f"what N processes would give if each had a core to itself and nothing else ran; it is not measured. "

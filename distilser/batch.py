@@ -15,16 +15,16 @@ import pandas as pd
 from tqdm import tqdm  # the text bar, in a notebook too: it is the command line's
 
 from .core import LABELS, DistilserError, log, pyplot
-from .data import AUDIO_EXTENSIONS, audio_files
+from .data import AUDIO_EXTENSIONS, UNDECODABLE_AUDIO, audio_files
 from .export import ModelFileError, open_model
 from .pipeline import NoteAnalysis, StreamingVAD, analyze_file, plot_timeline
 
 # %% auto #0
-__all__ = ['UNSUPPORTED_MAGIC', 'UNSUPPORTED_SUFFIXES', 'ROW_FIELDS', 'input_files', 'unsupported_format', 'error_reason',
-           'process_model', 'check_labels', 'process_vad', 'save_timeline', 'analyze_note', 'note_row', 'error_row',
-           'model_name', 'analyze_row', 'analyze_batch', 'fan_out', 'available_cores', 'worker_threads', 'output_kind',
-           'format_row', 'drop_partial_line', 'recorded_paths', 'output_lock', 'open_results', 'plot_template',
-           'print_results', 'write_results', 'run_analyze', 'add_cli']
+__all__ = ['UNSUPPORTED_MAGIC', 'ROW_FIELDS', 'input_files', 'unsupported_format', 'error_reason', 'process_model',
+           'check_labels', 'process_vad', 'save_timeline', 'analyze_note', 'note_row', 'error_row', 'model_name',
+           'analyze_row', 'analyze_batch', 'fan_out', 'available_cores', 'worker_threads', 'output_kind', 'format_row',
+           'drop_partial_line', 'recorded_paths', 'output_lock', 'open_results', 'plot_template', 'print_results',
+           'write_results', 'analyze_command', 'add_cli']
 
 # %% ../nbs/09b_batch.ipynb #b77e7e9d
 def input_files(inputs) -> list[Path]:
@@ -48,8 +48,6 @@ def input_files(inputs) -> list[Path]:
 UNSUPPORTED_MAGIC = [(4, b'ftyp', 'MP4/M4A (AAC or ALAC)'), (0, bytes.fromhex('3026b2758e66cf11'), 'WMA (ASF)'),
                      (0, bytes.fromhex('1a45dfa3'), 'WebM/Matroska'), (0, b'MAC ', "Monkey's Audio (APE)"),
                      (0, b'wvpk', 'WavPack')]  # (offset, first bytes, name) of formats that libsndfile cannot decode
-UNSUPPORTED_SUFFIXES = {'.m4a': 'M4A (AAC)', '.aac': 'AAC', '.mp4': 'MP4', '.wma': 'WMA', '.webm': 'WebM',
-                        '.mka': 'Matroska', '.ape': "Monkey's Audio (APE)", '.wv': 'WavPack'}
 
 def unsupported_format(path) -> str | None:
     "The name of the format of `path` if it is one that soundfile cannot decode: from its first bytes, else its name."
@@ -59,7 +57,7 @@ def unsupported_format(path) -> str | None:
     if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0: return 'AAC (ADTS)'  # MP3 frames have layer bits
     for offset, magic, name in UNSUPPORTED_MAGIC:
         if head[offset:offset + len(magic)] == magic: return name
-    return UNSUPPORTED_SUFFIXES.get(Path(path).suffix.lower())
+    return UNDECODABLE_AUDIO.get(Path(path).suffix.lower())
 
 def error_reason(path, error: Exception) -> str:
     "Why `path` could not be analysed, in one line without the path (the row has it): the format, if that is why."
@@ -336,7 +334,7 @@ def write_results(files, args, options) -> int:
           f"{len(files) - len(todo)} were there already" + (f"; {rate:.1f} files/s" if todo else ''))
     return 2 if todo and not counts['analysed'] else 0
 
-def run_analyze(args) -> int:
+def analyze_command(args) -> int:
     "`distilser analyze`: what the model, the inputs and the output allow is checked before any audio is read."
     if args.json and args.out:
         raise DistilserError('--json prints the results; with --out they go to the file: use one')
@@ -375,4 +373,4 @@ def add_cli(subparsers):
     p.add_argument('--hop', type=float, default=None, metavar='SECONDS',
                    help='window hop (default: the window length, no overlap)')
     p.add_argument('--batch-size', type=int, default=8, metavar='N', help='windows per model call')
-    p.set_defaults(func=run_analyze)
+    p.set_defaults(func=analyze_command)

@@ -16,12 +16,12 @@ import soundfile as sf
 from .core import LABELS, AROUSAL, DistilserError, log, write_atomic
 
 # %% auto #0
-__all__ = ['AUDIO_EXTENSIONS', 'REPO_ROOT', 'RAVDESS_EMOTIONS', 'IEMOCAP_CATEGORIES', 'IEMOCAP_TO_LABEL', 'CREMAD_EMOTIONS',
-           'CREMAD_SENTENCES', 'CREMAD_LEVELS', 'CORPORA', 'PAPER_TABLE_I', 'LayoutError', 'audio_problem',
-           'drop_unreadable', 'audio_files', 'sample_ravdess_root', 'sample_cremad_root', 'full_ravdess_root',
-           'ravdess_manifest', 'parse_emo_evaluation', 'iemocap_manifest', 'cremad_manifest', 'make_iemocap_fixture',
-           'make_cremad_fixture', 'skipped_summary', 'ManifestError', 'parse_label_map', 'map_labels',
-           'keep_four_classes', 'folder_manifest', 'csv_manifest', 'load_corpora', 'corpus_option',
+__all__ = ['UNDECODABLE_AUDIO', 'AUDIO_EXTENSIONS', 'REPO_ROOT', 'RAVDESS_EMOTIONS', 'IEMOCAP_CATEGORIES', 'IEMOCAP_TO_LABEL',
+           'CREMAD_EMOTIONS', 'CREMAD_SENTENCES', 'CREMAD_LEVELS', 'CORPORA', 'PAPER_TABLE_I', 'LayoutError',
+           'audio_problem', 'drop_unreadable', 'audio_files', 'sample_ravdess_root', 'sample_cremad_root',
+           'full_ravdess_root', 'ravdess_manifest', 'parse_emo_evaluation', 'iemocap_manifest', 'cremad_manifest',
+           'make_iemocap_fixture', 'make_cremad_fixture', 'skipped_summary', 'ManifestError', 'parse_label_map',
+           'map_labels', 'keep_four_classes', 'folder_manifest', 'csv_manifest', 'load_corpora', 'corpus_option',
            'add_label_map_option', 'add_corpus_options', 'corpus_sources', 'class_balance', 'speaker_counts',
            'plot_speaker_counts']
 
@@ -51,10 +51,12 @@ def drop_unreadable(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 # %% ../nbs/00_data.ipynb #2d912315
-AUDIO_EXTENSIONS = frozenset(  # the first two lines: formats soundfile reads; the third: audio it cannot decode
+# audio that soundfile cannot decode, by extension: named in the error that tells the user to convert it
+UNDECODABLE_AUDIO = {'.m4a': 'M4A (AAC)', '.aac': 'AAC', '.mp4': 'MP4', '.wma': 'WMA', '.webm': 'WebM',
+                     '.mka': 'Matroska', '.ape': "Monkey's Audio (APE)", '.wv': 'WavPack'}
+AUDIO_EXTENSIONS = frozenset(  # formats soundfile reads, and the audio it cannot decode (a file the user must hear of)
     '.wav .wave .flac .ogg .oga .opus .mp3 .aif .aiff .aifc .au .snd .caf .w64 .rf64 .sd2 .voc .htk .avr .nist '
-    '.paf .pvf .sds .svx .xi .mat4 .mat5 .ircam .wve .mpc2k '
-    '.m4a .aac .wma .mp4 .webm .mka .ape .wv'.split())
+    '.paf .pvf .sds .svx .xi .mat4 .mat5 .ircam .wve .mpc2k'.split()) | frozenset(UNDECODABLE_AUDIO)
 _DOCUMENTS = frozenset('.txt .csv .tsv .md .rst .json .xml .html .htm .pdf .doc .docx .xls .xlsx .rtf .ini .cfg .yaml '
                        '.yml .log .py .r .sh .zip .tar .gz .tgz .png .jpg .jpeg .gif .db'.split())
 _DOCUMENT_NAMES = frozenset({'readme', 'license', 'licence', 'copying', 'notice', 'authors'})
