@@ -74,6 +74,7 @@ def process_model(model: str | None = None, threads: int | None = None):
     "The model at `model` (None: distilser's default), opened once per process and reused for every file."
     return check_labels(open_model(model, num_threads=threads))
 
+# %% ../nbs/09b_batch.ipynb #7f8f9042
 def check_labels(model):
     "`model` if its labels are distilser's four (in any order), else `ModelFileError` in one line."
     if sorted(model.labels) != sorted(LABELS):
@@ -81,6 +82,7 @@ def check_labels(model):
                              f"({', '.join(LABELS)}): the rows' p_<label> columns and arousal need those four")
     return model
 
+# %% ../nbs/09b_batch.ipynb #613442c1
 @lru_cache(maxsize=1)
 def process_vad() -> StreamingVAD:
     "One voice activity detector per process (`analyze_file` resets it for each file)."
@@ -119,10 +121,12 @@ def note_row(result: NoteAnalysis, model: str) -> dict:
                 arousal=result.arousal['level'] if p else None, speech_seconds=round(result.speech_seconds, 3),
                 duration=round(result.duration, 3), windows=len(result.windows), model=model, error=None)
 
+# %% ../nbs/09b_batch.ipynb #6580870e
 def error_row(path, reason: str, model: str) -> dict:
     "The results row of a file that could not be analysed: its path, the model, the one-line reason."
     return dict.fromkeys(ROW_FIELDS) | dict(path=str(path), model=model, error=reason)
 
+# %% ../nbs/09b_batch.ipynb #4681fe66
 def model_name(model) -> str:
     "What the rows' `model` column says: the model file's full path."
     return str(Path(model.path).resolve())
@@ -153,6 +157,7 @@ def _worker_init(parent: int):
         os._exit(1)
     threading.Thread(target=watch, daemon=True).start()
 
+# %% ../nbs/09b_batch.ipynb #be29a0f4
 def fan_out(fn,                # a function of one item; with workers, one that pickles (defined in a module)
             items,             # the items, consumed as the results are yielded
             workers: int = 1,  # processes (1: all in this process)
@@ -173,10 +178,12 @@ def fan_out(fn,                # a function of one item; with workers, one that 
         while pending: yield pending.popleft().result()
     finally: pool.shutdown(wait=True, cancel_futures=True)
 
+# %% ../nbs/09b_batch.ipynb #01659c3b
 def available_cores() -> int:
     "The cores this process may run on."
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
+# %% ../nbs/09b_batch.ipynb #01c97dcb
 def worker_threads(threads: int | None, workers: int) -> int | None:
     "ONNX Runtime threads per process: `threads` if given, else the cores shared out between several workers."
     return threads or (max(1, available_cores() // workers) if workers > 1 else None)
@@ -188,6 +195,7 @@ def output_kind(out) -> str:
     if kind is None: raise DistilserError(f'{out}: the results file must end in .csv or .jsonl')
     return kind
 
+# %% ../nbs/09b_batch.ipynb #b4c9c6c0
 def format_row(row: dict, kind: str) -> str:
     "One row as one complete line of CSV or JSON Lines; its newline, last, is what marks it complete in the file."
     if kind == 'jsonl': return json.dumps({k: row[k] for k in ROW_FIELDS}, ensure_ascii=False) + '\n'
@@ -195,6 +203,7 @@ def format_row(row: dict, kind: str) -> str:
     csv.writer(buf, lineterminator='\n').writerow(['' if row[k] is None else row[k] for k in ROW_FIELDS])
     return buf.getvalue()
 
+# %% ../nbs/09b_batch.ipynb #eb094309
 def _encode(text: str) -> bytes: return text.encode('utf-8', 'surrogateescape')  # any byte a file name holds
 
 # %% ../nbs/09b_batch.ipynb #0cfe17bb
@@ -314,6 +323,7 @@ def print_results(files, args, options) -> int:
     if args.json: print(json.dumps(records, indent=2))
     return 0 if analysed else 2
 
+# %% ../nbs/09b_batch.ipynb #075be201
 def write_results(files, args, options) -> int:
     "With --out: one row per file appended as it finishes, the files already there skipped; a line on what was done."
     model = process_model(args.model, args.threads)
@@ -334,6 +344,7 @@ def write_results(files, args, options) -> int:
           f"{len(files) - len(todo)} were there already" + (f"; {rate:.1f} files/s" if todo else ''))
     return 2 if todo and not counts['analysed'] else 0
 
+# %% ../nbs/09b_batch.ipynb #9bdc9775
 def analyze_command(args) -> int:
     "`distilser analyze`: what the model, the inputs and the output allow is checked before any audio is read."
     if args.json and args.out:

@@ -73,16 +73,20 @@ def audio_files(folder, recursive: bool = False) -> list[Path]:
 def _closest(part: str, choices) -> str | None:
     return next(iter(difflib.get_close_matches(part, list(choices), n=1, cutoff=0.5)), None)
 
+# %% ../nbs/00_data.ipynb #6fb67d8d
 def _audio_suffix(f: Path) -> str:
     return f.suffix if f.suffix.lower() in AUDIO_EXTENSIONS else '.wav'
 
+# %% ../nbs/00_data.ipynb #f14e546e
 def _unexpected_name(f: Path, convention: str, hint: str | None) -> tuple[str, str]:
     why = f'unexpected name ({convention})'
     return str(f), (f'{why}; did you mean {hint}?' if hint and hint != f.name else why)
 
+# %% ../nbs/00_data.ipynb #adeb7b75
 def _others(skipped: list) -> str:
     return f' ({len(skipped)} other files, e.g. {Path(skipped[0][0]).name})' if skipped else ''
 
+# %% ../nbs/00_data.ipynb #ac13609f
 def _manifest(rows: list[dict], skipped: list[tuple], excluded: list[str]) -> pd.DataFrame:
     "The manifest of `rows`: `skipped` logged and kept in `attrs`, `excluded` counted per label, unreadable files out."
     for p, why in skipped: log.warning('skipped %s: %s', p, why)
@@ -101,6 +105,7 @@ def sample_ravdess_root() -> Path:
         raise LayoutError(f'{root}: the RAVDESS subset is missing (it ships with the distilser repository)')
     return root
 
+# %% ../nbs/00_data.ipynb #2a7a28d3
 def sample_cremad_root() -> Path:
     "The CREMA-D sample committed with the repository (120 four-class clips of actors 1001, 1002, 1013, 1015, ODbL)."
     root = REPO_ROOT/'data'/'cremad_subset'
@@ -108,6 +113,7 @@ def sample_cremad_root() -> Path:
         raise LayoutError(f'{root}: the CREMA-D sample is missing (it ships with the distilser repository)')
     return root
 
+# %% ../nbs/00_data.ipynb #a68819ee
 def full_ravdess_root() -> Path | None:
     "The full RAVDESS copy from `$DISTILSER_RAVDESS` or `../shared/data/ravdess` beside the repository, or `None`."
     for root in (os.environ.get('DISTILSER_RAVDESS'), REPO_ROOT.parent/'shared'/'data'/'ravdess'):
@@ -120,11 +126,13 @@ RAVDESS_EMOTIONS = {'01': 'neutral', '02': 'calm', '03': 'happiness', '04': 'sad
 _RAVDESS_NAME = re.compile(r'^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$')
 _RAVDESS_CONVENTION = 'RAVDESS names are 03-01-EE-II-SS-RR-AA.wav: seven two-digit fields'
 
+# %% ../nbs/00_data.ipynb #a2cc1c22
 def _existing_dir(root, corpus: str) -> Path:
     root = Path(root)
     if not root.is_dir(): raise LayoutError(f'{root}: no such folder (expected the {corpus} root)')
     return root
 
+# %% ../nbs/00_data.ipynb #ae2df7af
 def _ravdess_actor_dirs(root: Path) -> list[Path]:
     root = _existing_dir(root, 'RAVDESS')
     for base in (root/'Audio_Speech_Actors_01-24', root):
@@ -133,14 +141,17 @@ def _ravdess_actor_dirs(root: Path) -> list[Path]:
     raise LayoutError(f'{root}: not a RAVDESS root: '
                       'expected Audio_Speech_Actors_01-24/Actor_XX/03-01-EE-II-SS-RR-AA.wav (or .flac)')
 
+# %% ../nbs/00_data.ipynb #f5049469
 def _ravdess_name_match(f: Path):
     return f.suffix.lower() in AUDIO_EXTENSIONS and _RAVDESS_NAME.match(f.stem)
 
+# %% ../nbs/00_data.ipynb #83de9174
 def _ravdess_hint(f: Path) -> str | None:
     fields = re.findall(r'\d+', f.name.split('.')[0])
     if len(fields) != 7 or any(len(x) > 2 for x in fields): return None
     return '-'.join(x.zfill(2) for x in fields) + _audio_suffix(f)
 
+# %% ../nbs/00_data.ipynb #31050b75
 def ravdess_manifest(root, all_emotions=False, include_calm=False) -> pd.DataFrame:
     """One row per RAVDESS speech clip under `root`; four classes unless `all_emotions` (calm joins neutral if
     `include_calm`). Every other file in the Actor_XX folders is in `attrs['skipped']` or counted in
@@ -234,6 +245,7 @@ CREMAD_LEVELS = ('LO', 'MD', 'HI', 'XX')
 _CREMAD_NAME = re.compile(rf"^(\d{{4}})_([A-Z]{{3}})_({'|'.join(CREMAD_EMOTIONS)})_({'|'.join(CREMAD_LEVELS)})$")
 _CREMAD_CONVENTION = 'CREMA-D names are <actor>_<sentence>_<emotion>_<level>.wav with level LO, MD, HI or XX'
 
+# %% ../nbs/00_data.ipynb #a164b696
 def _cremad_genders(root: Path) -> dict:
     for csv in (root/'VideoDemographics.csv', root.parent/'VideoDemographics.csv'):
         if csv.is_file():
@@ -241,6 +253,7 @@ def _cremad_genders(root: Path) -> dict:
             return {str(a): str(s).lower() for a, s in zip(demo['ActorID'], demo['Sex'])}
     return {}
 
+# %% ../nbs/00_data.ipynb #498cc530
 def _cremad_hint(f: Path) -> str | None:
     parts = re.split(r'[_\-\s]+', f.name.split('.')[0].strip().upper())
     if len(parts) != 4 or not re.fullmatch(r'\d{4}', parts[0]): return None
@@ -249,6 +262,7 @@ def _cremad_hint(f: Path) -> str | None:
     emo, level = _closest(emo, CREMAD_EMOTIONS), _closest(level, CREMAD_LEVELS)
     return f'{actor}_{sentence}_{emo}_{level}{_audio_suffix(f)}' if sentence and emo and level else None
 
+# %% ../nbs/00_data.ipynb #61788db2
 def cremad_manifest(root, all_emotions=False) -> pd.DataFrame:
     """One row per CREMA-D clip in `root/AudioWAV` (or `root` itself; WAV, FLAC or any audio format); four classes
     unless `all_emotions`. Every other file there is in `attrs['skipped']` or counted in `attrs['excluded']`."""
@@ -285,6 +299,7 @@ class _ClipSource:
         i = self.used[code] = self.used.get(code, -1) + 1
         return sf.read(paths[i % len(paths)], dtype='float32')
 
+# %% ../nbs/00_data.ipynb #00a42a3d
 def make_iemocap_fixture(dest, sessions=5, categories=('neu', 'hap', 'exc', 'ang', 'sad', 'fru', 'xxx')) -> Path:
     """Write a small IEMOCAP_full_release tree: per session one dialogue in which each of the two speakers says one
     utterance per category, with summary, annotator and header lines as in the real EmoEvaluation files."""
@@ -305,6 +320,7 @@ def make_iemocap_fixture(dest, sessions=5, categories=('neu', 'hap', 'exc', 'ang
         (emo_dir/f'{dialog}.txt').write_text('\n'.join(lines) + '\n')
     return dest
 
+# %% ../nbs/00_data.ipynb #34ed9495
 def make_cremad_fixture(dest, actors=(1001, 1002, 1003, 1004), sentences=('DFA', 'IEO'),
                         emotions=('ANG', 'DIS', 'FEA', 'HAP', 'NEU', 'SAD'), empty='1076_MTI_SAD_XX.wav') -> Path:
     """Write a small CREMA-D tree (`AudioWAV/`): every actor says every sentence in every emotion (level `XX`), plus the
@@ -339,6 +355,7 @@ def skipped_summary(df: pd.DataFrame, limit: int = 20) -> str:
 class ManifestError(DistilserError):
     "A manifest table or label map that cannot be used: missing, unreadable, or without a needed column, value or file."
 
+# %% ../nbs/00_data.ipynb #99ff231b
 def parse_label_map(text: str) -> dict:
     "`'angry=anger,sad=sadness'` as `{'angry': 'anger', 'sad': 'sadness'}`, in lower case (the form of `--label-map`)."
     pairs = [p.split('=') for p in text.split(',') if p.strip()]
@@ -347,6 +364,7 @@ def parse_label_map(text: str) -> dict:
                             'e.g. angry=anger,sad=sadness')
     return {a.strip().lower(): b.strip().lower() for a, b in pairs}
 
+# %% ../nbs/00_data.ipynb #d7f94df1
 def map_labels(labels, label_map=None) -> pd.Series:
     "`labels` in lower case, renamed by `label_map` (a dict, or the text `'angry=anger,sad=sadness'`)."
     rename = parse_label_map(label_map) if isinstance(label_map, str) else {
@@ -379,6 +397,7 @@ def _read_table(csv) -> pd.DataFrame:
     except (ValueError, UnicodeDecodeError) as e:  # pandas' parser and empty-file errors are ValueErrors
         raise ManifestError(f'{csv}: not a readable CSV table ({str(e).strip().splitlines()[0]})') from None
 
+# %% ../nbs/00_data.ipynb #9c63a4e5
 def _require_columns(table: pd.DataFrame, columns, csv):
     for c in columns:
         if c not in table: raise ManifestError(f"{csv}: no {c} column (its columns: {', '.join(map(str, table))})")
@@ -387,9 +406,11 @@ def _require_columns(table: pd.DataFrame, columns, csv):
             more = f' (and {len(empty) - 1} more lines)' if len(empty) > 1 else ''
             raise ManifestError(f'{csv}, line {empty[0] + 2}: empty {c}{more}')
 
+# %% ../nbs/00_data.ipynb #4f76fc5c
 def _resolve_paths(paths, folder) -> list[str]:
     return [os.path.normpath(os.path.join(folder, str(p).replace('\\', '/'))) for p in paths]
 
+# %% ../nbs/00_data.ipynb #9a39df68
 def _require_files(paths: list[str], csv):
     missing = [i for i, p in enumerate(paths) if not os.path.isfile(p)]
     if missing:
@@ -532,12 +553,14 @@ def corpus_option(corpus: str) -> str:
     "How a command line names `corpus`: `--manifest CSV` for a table, `--<corpus> ROOT` for the others."
     return '--manifest CSV' if corpus == 'csv' else f'--{corpus} ROOT'
 
+# %% ../nbs/00_data.ipynb #3f0f240b
 def add_label_map_option(parser):
     "Add `--label-map FROM=TO,...` to the argparse `parser`."
     parser.add_argument('--label-map', metavar='FROM=TO,...', help='rename the labels of a folder or csv corpus first, '
                         'case-insensitive, e.g. angry=anger,sad=sadness; clips still outside the four are left out '
                         'and reported')
 
+# %% ../nbs/00_data.ipynb #b234c3ee
 def add_corpus_options(parser,  # an argparse parser
                        helps: dict,  # {corpus: help text} of the corpora the command takes
                        one: bool = False,  # exactly one of them must be given
@@ -550,6 +573,7 @@ def add_corpus_options(parser,  # an argparse parser
         group.add_argument(flag, dest=corpus, metavar=metavar, help=text)
     if any(map(_takes_label_map, helps)): add_label_map_option(parser)
 
+# %% ../nbs/00_data.ipynb #600ae5c7
 def corpus_sources(args) -> dict:
     "The corpora given on a command line (see `add_corpus_options`) as `{corpus: root or table}`, in `CORPORA`'s order."
     return {c: getattr(args, c) for c in CORPORA if getattr(args, c, None)}

@@ -89,6 +89,7 @@ _METRIC_NAMES = {"accuracy": "accuracy (WA)", "ua": "UA (unweighted average reca
 def _on_ravdess(metrics: dict) -> bool:
     return metrics.get("corpus", "RAVDESS") == "RAVDESS"  # metrics without a corpus are this chapter's, on RAVDESS
 
+# %% ../nbs/08_ravdess.ipynb #9eb1f892
 def comparison_table(metrics: dict, ours: str = "ours") -> pd.DataFrame:
     """`metrics` in percent, beside the paper's figures when they are RAVDESS's (the only corpus the paper gives them
     for); `ours` names the source of `metrics`."""
@@ -97,6 +98,7 @@ def comparison_table(metrics: dict, ours: str = "ours") -> pd.DataFrame:
         columns = {PAPER_SOURCE: [100 * PAPER_RAVDESS.get(k, np.nan) for k in _METRIC_NAMES], **columns}
     return pd.DataFrame(columns, index=list(_METRIC_NAMES.values())).round(2)
 
+# %% ../nbs/08_ravdess.ipynb #8baa2743
 def model_description(path, model) -> str:
     "How a result is labelled: the model file and what its weights are (random, or the model's own description)."
     return f"{Path(path).name}: " + (RANDOM_WEIGHTS_NOTE if model.is_random_weights else model.description)
@@ -115,6 +117,7 @@ def _heatmaps(table: pd.DataFrame, axes, xlabel: str, ylabel: str, row_names=Non
         ax.set(xlabel=xlabel, ylabel=ylabel)
         ax.tick_params(axis="y", rotation=0)
 
+# %% ../nbs/08_ravdess.ipynb #2fb4bac8
 def plot_confusion(confusion, title: str, labels=LABELS, corpus: str = "RAVDESS"):
     """The confusion matrix of `corpus` as two seaborn heatmaps, counts and row-normalised; on RAVDESS the latter
     names the paper's recalls."""
@@ -126,6 +129,7 @@ def plot_confusion(confusion, title: str, labels=LABELS, corpus: str = "RAVDESS"
     fig.suptitle(title)
     return fig
 
+# %% ../nbs/08_ravdess.ipynb #e8943992
 def plot_arousal(arousal_confusion, title: str):
     "The 2x2 arousal view (high: anger, happiness; low: neutral, sadness) as counts and row-normalised heatmaps."
     table = pd.DataFrame(np.asarray(arousal_confusion, dtype=int), index=AROUSAL_LEVELS, columns=AROUSAL_LEVELS)
@@ -134,6 +138,7 @@ def plot_arousal(arousal_confusion, title: str):
     fig.suptitle(f"{title}\narousal accuracy {arousal_accuracy(table):.1%}")
     return fig
 
+# %% ../nbs/08_ravdess.ipynb #36b4e653
 def figure_title(metrics: dict, description: str) -> str:
     "Title for the figures: the corpus, clip count, accuracy and UA (beside the paper's on RAVDESS), the model's label."
     paper = (f" ({PAPER_SOURCE}: {PAPER_RAVDESS['accuracy']:.2%}, {PAPER_RAVDESS['ua']:.2%})"
@@ -147,12 +152,14 @@ def corpus_name(manifest: pd.DataFrame) -> str:
     names = sorted(set(manifest.corpus))
     return "RAVDESS" if names == ["ravdess"] else ", ".join(names)
 
+# %% ../nbs/08_ravdess.ipynb #7af13ee6
 def _trained_on(model, corpus: str) -> bool:
     "Whether the training data recorded in `model` names `corpus`: among its corpora, or in a free-text description."
     data = getattr(model, "metadata", {}).get("training_data") or ""
     try: return corpus in json.loads(data)["corpora"]
     except (ValueError, TypeError, KeyError): return corpus.lower() in str(data).lower()
 
+# %% ../nbs/08_ravdess.ipynb #98aea911
 def evaluate(model,                           # a path for `open_model`, None for the default model, or an opened model
              manifest: pd.DataFrame,          # the clips, with `path`, `label` and `corpus` (e.g. `ravdess_manifest`)
              out_dir=None,                    # where metrics.json, predictions.csv and figures go (None: not written)
@@ -184,6 +191,7 @@ def evaluate(model,                           # a path for `open_model`, None fo
     if out_dir is not None: write_report(metrics, preds, out_dir)
     return metrics
 
+# %% ../nbs/08_ravdess.ipynb #b59820d3
 def write_report(metrics: dict, preds: pd.DataFrame, out_dir) -> Path:
     "metrics.json, predictions.csv, confusion.png and arousal.png in `out_dir`."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)

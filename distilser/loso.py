@@ -84,11 +84,13 @@ def _trainer_metrics(eval_pred) -> dict:
     metrics = compute_metrics(eval_pred.label_ids, np.argmax(eval_pred.predictions, -1))
     return {k: v for k, v in metrics.items() if k != "confusion"}
 
+# %% ../nbs/04_loso.ipynb #c92bde32
 def feature_extractor() -> Wav2Vec2FeatureExtractor:
     "The input settings in `transformers`' form: 16 kHz mono waveforms, no padding, no normalisation."
     return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=False,
                                     return_attention_mask=False)
 
+# %% ../nbs/04_loso.ipynb #947192b6
 def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
                 val_df: pd.DataFrame, # the validation clips: early stopping and the best epoch
                 out_dir, # where the Trainer keeps its checkpoints while it trains (deleted at the end)
@@ -133,6 +135,7 @@ def model_window(model) -> float:
     "The window (seconds) a trained model was trained with, from its config."
     return float(getattr(model.config, "distilser_preprocessing", input_contract())["window_seconds"])
 
+# %% ../nbs/04_loso.ipynb #a23ba652
 def clip_logits(model, clips) -> np.ndarray:
     "Logits `[len(clips), labels]` of a PyTorch classifier, one unpadded clip at a time (as it was validated)."
     device = next(model.parameters()).device
@@ -141,6 +144,7 @@ def clip_logits(model, clips) -> np.ndarray:
         return np.concatenate([model.eval()(input_values=torch.from_numpy(np.asarray(x, np.float32))[None].to(device))
                                .logits.float().cpu().numpy() for x in clips])
 
+# %% ../nbs/04_loso.ipynb #14455b96
 def predict(model, df):
     "`(predictions, metrics)` of a trained model on the manifest `df` in its own window: one row per clip, in order."
     ds = SERDataset(df, window_seconds=model_window(model))
@@ -169,6 +173,7 @@ def _saved_settings(fold_dir: Path) -> dict:
     if "freeze_feature_encoder" in saved: saved["train_encoder"] = not saved.pop("freeze_feature_encoder")
     return {**asdict(TrainingConfig()), "model_overrides": None, **saved}  # unrecorded then: the default
 
+# %% ../nbs/04_loso.ipynb #33e2d28f
 def _check_settings(fold_dir: Path, settings: dict):
     saved = _saved_settings(fold_dir)
     changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
@@ -176,6 +181,7 @@ def _check_settings(fold_dir: Path, settings: dict):
         what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
         raise SettingsMismatchError(f"{fold_dir}: finished with other settings ({what}); use a new --out directory")
 
+# %% ../nbs/04_loso.ipynb #373d7846
 def run_loso(manifest: pd.DataFrame, # clips with a `group` column (IEMOCAP sessions, speakers)
              out_dir, # one `fold_<k>` directory per fold, then the summary; a rerun resumes
              extra_train: pd.DataFrame | None = None, # clips added to every training set only (CREMA-D)
@@ -244,6 +250,7 @@ def summarize(out_dir) -> pd.DataFrame:
 class CorpusArgumentError(DistilserError):
     "Corpus options that do not make a cross-validation."
 
+# %% ../nbs/04_loso.ipynb #dd7346c3
 def _enough_groups(manifest: pd.DataFrame, source) -> int:
     "The number of groups of `manifest`, or a `CorpusArgumentError` naming `source` when fewer than three."
     groups = sorted(manifest.group.unique())
@@ -253,6 +260,7 @@ def _enough_groups(manifest: pd.DataFrame, source) -> int:
                                   f"({', '.join(groups)}); cross-validation needs at least 3{speakers}")
     return len(groups)
 
+# %% ../nbs/04_loso.ipynb #03125db7
 def loso_corpora(sources: dict, label_map=None):
     """`(manifest, extra_train, n_folds)` for a LOSO run on `sources` (`{corpus: root}`, see `corpus_sources`):
     IEMOCAP by session (+ CREMA-D for training), or the groups of one other corpus (RAVDESS or CREMA-D actors, a
@@ -271,12 +279,14 @@ def loso_corpora(sources: dict, label_map=None):
     if corpus != "iemocap": return manifest, None, min(5, _enough_groups(manifest, sources[corpus]))
     return manifest, load_corpora({"cremad": sources["cremad"]}) if "cremad" in sources else None, None
 
+# %% ../nbs/04_loso.ipynb #531a3ce9
 def loso_command(args) -> int:
     manifest, extra, n_folds = loso_corpora(corpus_sources(args), args.label_map)
     run_loso(manifest, args.out, extra_train=extra, n_folds=n_folds, config=training_config(args))
     print((Path(args.out)/"summary.md").read_text())
     return 0
 
+# %% ../nbs/04_loso.ipynb #f1996ba2
 def add_cli(subparsers):
     "Add `distilser loso` to the command line."
     p = subparsers.add_parser("loso", parents=[HfArgumentParser(TrainingConfig, add_help=False)],

@@ -160,11 +160,13 @@ def label_config(labels=LABELS) -> dict:
     return dict(num_labels=len(labels), label2id={l: i for i, l in enumerate(labels)},
                 id2label={i: l for i, l in enumerate(labels)})
 
+# %% ../nbs/02_model.ipynb #242d3033
 def is_random_weights(model) -> bool:
     "True for a model (or its config) built from an offline configuration: its weights never saw speech."
     config = getattr(model, "config", model)
     return bool(getattr(config, "distilser_random_weights", False))
 
+# %% ../nbs/02_model.ipynb #b57e83ff
 def _announce_random(model):
     if is_random_weights(model):
         warnings.warn(f"{model.config.distilser_backbone}: random weights (offline configuration), not a pretrained "
@@ -186,6 +188,7 @@ def load_model(backbone=DISTILHUBERT_HUB_ID, labels=LABELS, freeze_feature_encod
     if freeze_feature_encoder: model.freeze_feature_encoder()
     return model
 
+# %% ../nbs/02_model.ipynb #dfb50a59
 def count_parameters(module, trainable=None) -> int:
     "Parameters of `module`: all of them, or only the trainable (`trainable=True`) or frozen (`False`) ones."
     return sum(p.numel() for p in module.parameters() if trainable is None or p.requires_grad == trainable)

@@ -66,10 +66,12 @@ def open_audio(path) -> sf.SoundFile:
     if problem: raise AudioError(f"{path}: {problem}")
     return sf.SoundFile(path)
 
+# %% ../nbs/09_pipeline.ipynb #92b55534
 def audio_duration(path) -> float:
     "Length of the audio in `path` in seconds, from its header."
     with open_audio(path) as f: return f.frames / f.samplerate
 
+# %% ../nbs/09_pipeline.ipynb #8cd174ef
 def stream_audio(path,                         # an audio file soundfile can read
                  sr=SAMPLE_RATE,               # the sample rate of the blocks
                  block_samples=BLOCK_SAMPLES,  # samples per block at `sr`: what bounds the memory
@@ -139,6 +141,7 @@ def _hysteresis(probs, threshold, min_speech, min_silence, n) -> list[list[int]]
     if start is not None and n - start > min_speech: regions.append([start, n])
     return regions
 
+# %% ../nbs/09_pipeline.ipynb #7a666ca0
 def _pad(regions, pad, n) -> list[list[int]]:
     "Widen each region by `pad` samples, sharing a gap shorter than two pads between its neighbours."
     for i, r in enumerate(regions):
@@ -150,6 +153,7 @@ def _pad(regions, pad, n) -> list[list[int]]:
         regions[i + 1][0] = int(max(0, regions[i + 1][0] - widen))
     return regions
 
+# %% ../nbs/09_pipeline.ipynb #646dad66
 def speech_regions(probs,                      # the VAD speech probability of each `VAD_FRAME` samples
                    n,                          # the recording's length in 16 kHz samples
                    threshold=0.5,              # speech starts at this probability and ends below threshold - 0.15
@@ -162,6 +166,7 @@ def speech_regions(probs,                      # the VAD speech probability of e
     regions = _hysteresis(probs, threshold, min_speech_ms * ms, min_silence_ms * ms, n)
     return [tuple(r) for r in _pad(regions, pad_ms * ms, n)]
 
+# %% ../nbs/09_pipeline.ipynb #15ddfd69
 def _progress_blocks(path, desc, show):
     "`stream_audio(path)` with a tqdm bar in seconds of audio."
     # disable=None: terminals only
@@ -172,6 +177,7 @@ def _progress_blocks(path, desc, show):
             yield block
             bar.update(len(block) / SAMPLE_RATE)
 
+# %% ../nbs/09_pipeline.ipynb #6e71a723
 def detect_speech(path,                                   # an audio file soundfile can read, of any length
                   vad=None,                               # a `StreamingVAD` to reuse, reset first (None: a new one)
                   threshold=0.5,                          # speech probability threshold (`speech_regions`'s)
@@ -204,6 +210,7 @@ def window_bounds(n,                          # samples of speech (the regions, 
     elif tail > 0: bounds.append((n - window, n))
     return bounds
 
+# %% ../nbs/09_pipeline.ipynb #0fa22891
 def speech_to_file(positions, regions) -> np.ndarray:
     "Map positions in the concatenated speech (samples) to sample positions in the original file."
     starts = np.array([a for a, _ in regions])
@@ -211,6 +218,7 @@ def speech_to_file(positions, regions) -> np.ndarray:
     i = np.searchsorted(offsets, positions, side='right') - 1
     return starts[i] + np.asarray(positions) - offsets[i]
 
+# %% ../nbs/09_pipeline.ipynb #2f3dec81
 def speech_windows(blocks, regions, bounds):
     """Yield the samples of each window in `bounds` (positions in the concatenated speech) from the stream `blocks`,
     keeping in memory only the speech that the next windows still need."""
@@ -233,6 +241,7 @@ def prepare_window(x, preprocessing: dict = PREPROCESSING) -> np.ndarray:
     "The model input for one window of 16 kHz speech: distilser's pre-emphasis, then peak normalisation."
     return peak_normalize(pre_emphasis(np.asarray(x, np.float32), preprocessing['pre_emphasis']), preprocessing['peak'])
 
+# %% ../nbs/09_pipeline.ipynb #b881e2c8
 def classify_windows(model, windows, batch_size=8):
     "Yield the class probabilities of each window in order; consecutive windows of equal length share a batch."
     batch = []
@@ -242,10 +251,12 @@ def classify_windows(model, windows, batch_size=8):
             yield from softmax(model.clip_logits(batch, batch_size)); batch = []
     if batch: yield from softmax(model.clip_logits(batch, batch_size))
 
+# %% ../nbs/09_pipeline.ipynb #e8295370
 def note_probabilities(probs, seconds) -> np.ndarray:
     "One distribution for the note: the window probabilities averaged, weighted by the seconds of speech in each."
     return np.average(np.asarray(probs, dtype=np.float64), axis=0, weights=seconds)
 
+# %% ../nbs/09_pipeline.ipynb #634b553b
 def arousal_summary(probabilities: dict) -> dict:
     "High (anger + happiness) against low (neutral + sadness) arousal, from a {label: probability} dict."
     high = float(sum(p for l, p in probabilities.items() if AROUSAL.get(l) == 'high'))
@@ -299,12 +310,15 @@ class NoteAnalysis:
         if self.random_weights: lines.append(f"  ({RANDOM_WEIGHTS_NOTE})")
         return "\n".join(lines)
 
+# %% ../nbs/09_pipeline.ipynb #529bde3e
 def _count(n, noun) -> str: return f"{n} {noun}{'' if n == 1 else 's'}"
 
+# %% ../nbs/09_pipeline.ipynb #f8b528fe
 def _clock(seconds) -> str:
     "1:02.5 for 62.5 seconds."
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
+# %% ../nbs/09_pipeline.ipynb #ca69cdcf
 def analyze_file(path,                               # an audio file soundfile can read, of any length
                  model: OnnxClassifier,              # an opened model (`open_model`)
                  hop_seconds=None,                   # seconds between window starts (None: the model's window)

@@ -55,22 +55,26 @@ def trim_silence(x: np.ndarray, top_db: float = 20.0, frame: int = 2048, hop: in
     loud = np.flatnonzero(10 * np.log10(power / power.max()) > -top_db)
     return x[loud[0] * hop: min(len(x), (loud[-1] + 1) * hop)]
 
+# %% ../nbs/01_preprocessing.ipynb #bc6a1b9c
 def pre_emphasis(x: np.ndarray, coef: float = 0.97) -> np.ndarray:
     "The pre-emphasis filter y[n] = x[n] - coef * x[n-1] (y[0] = x[0])."
     x = np.asarray(x, np.float32)
     return np.concatenate([x[:1], x[1:] - np.float32(coef) * x[:-1]])
 
+# %% ../nbs/01_preprocessing.ipynb #24606b70
 def peak_normalize(x: np.ndarray, peak: float = 0.95) -> np.ndarray:
     "`x` scaled so that max |x| = `peak` (silence is returned unchanged)."
     m = np.abs(x).max() if len(x) else 0.0
     return (x * (peak / m)).astype(np.float32) if m > 0 else x
 
+# %% ../nbs/01_preprocessing.ipynb #4be7311d
 def preprocess(x: np.ndarray, preprocessing: dict = PREPROCESSING) -> np.ndarray:
     """Steps 1-3: trim at `trim_top_db` below the peak, pre-emphasis, peak normalisation (the paper's: 20 dB, 0.97,
     0.95)."""
     p = preprocessing
     return peak_normalize(pre_emphasis(trim_silence(x, p['trim_top_db']), p['pre_emphasis']), p['peak'])
 
+# %% ../nbs/01_preprocessing.ipynb #4437b762
 def load_clip(path,                                    # an audio file soundfile can read
               window_seconds: float = WINDOW_SECONDS,  # the model's window: longer clips cut, shorter ones kept
               preprocessing: dict = PREPROCESSING,     # the model's preprocessing (its `input_contract`)

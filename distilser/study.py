@@ -37,6 +37,7 @@ def _paper_summary(condition: str) -> pd.DataFrame:
     cells = PAPER_TABLE_II[condition]
     return pd.DataFrame({"mean": {m: v[0] for m, v in cells.items()}, "std": {m: v[1] for m, v in cells.items()}}).T
 
+# %% ../nbs/05_crema_study.ipynb #60e55a7f
 def compare(only: pd.DataFrame, plus: pd.DataFrame) -> pd.DataFrame:
     "Mean ± std of both conditions, gain of the mean (points) and relative change of the cross-fold std, per metric."
     fmt = lambda t, m: f"{t.loc['mean', m]:.3f} ± {t.loc['std', m]:.3f}"
@@ -48,6 +49,7 @@ def compare(only: pd.DataFrame, plus: pd.DataFrame) -> pd.DataFrame:
                        if only.loc["std", m] > 0 else "n/a" for m in SUMMARY_METRICS]},
         index=[METRIC_NAMES[m] for m in SUMMARY_METRICS])
 
+# %% ../nbs/05_crema_study.ipynb #d5859109
 def study_table(only: pd.DataFrame, plus: pd.DataFrame, ours_label="ours") -> pd.DataFrame:
     "Table II layout: the paper's comparison beside ours (`only`, `plus`: `run_loso` summaries), columns labelled."
     paper = compare(_paper_summary("iemocap_only"), _paper_summary("iemocap_cremad"))
@@ -93,11 +95,13 @@ def run_study(iemocap_root, # IEMOCAP_full_release: the five sessions are the fo
     fig.savefig(out_dir/"per_class_f1.png", dpi=120); plt.close(fig)
     return table
 
+# %% ../nbs/05_crema_study.ipynb #a83fe8aa
 def study_command(args) -> int:
     run_study(args.iemocap, args.cremad, args.out, training_config(args))
     print((Path(args.out)/"study.md").read_text())
     return 0
 
+# %% ../nbs/05_crema_study.ipynb #64768064
 def add_cli(subparsers):
     "Add `distilser study` to the command line."
     p = subparsers.add_parser("study", parents=[HfArgumentParser(TrainingConfig, add_help=False)],
