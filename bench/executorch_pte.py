@@ -1,15 +1,8 @@
-"""ExecuTorch (XNNPACK backend) against ONNX Runtime: would `distilser export --format pte` be worth having?
+"""ExecuTorch (XNNPACK backend) against ONNX Runtime, with the functions of `distilser export --format pte`.
 
-    nice /tmp/etvenv/bin/python bench/executorch_pte.py    # on an otherwise idle CPU if you can; the note says the load
+    nice .venv/bin/python bench/executorch_pte.py    # on an otherwise idle CPU if you can; the note says the load
 
-Needs an environment with ExecuTorch, which the project's .venv does not have (and must not get). Make one beside it
-that borrows the project's torch, onnxruntime and distilser through a .pth file (ExecuTorch 1.5.1's wheel declares no
-torch requirement; its runtime links against the torch it finds, and works with the project's torch 2.14.1):
-
-    python3 -m venv /tmp/etvenv
-    printf '%s\\n' "$PWD/.venv/lib/python3.11/site-packages" "$PWD" \\
-        > /tmp/etvenv/lib/python3.11/site-packages/zz_distilser.pth
-    nice /tmp/etvenv/bin/pip install executorch==1.5.1      # adds torchao 0.18 and friends to /tmp/etvenv only
+Needs the `pte` extra (`pip install -e ".[train,pte]"`, which `make setup` installs): ExecuTorch 1.5.1 and torchao.
 
 What it does, for two models loaded with distilser's own code:
 - the full DistilHuBERT architecture with random weights (`offline:distilhubert`, 8 s window), speed and size only, as
@@ -21,14 +14,15 @@ What it does, for two models loaded with distilser's own code:
 Each model goes through `torch.export` and `to_edge_transform_and_lower(..., XnnpackPartitioner())` as fp32 and as
 static int8 via PT2E (`XNNPACKQuantizer`, per-channel symmetric int8 weights, int8 activations, the first convolution in
 float): (1) XNNPACKQuantizer as documented (every op it supports, histogram observer); (2) Conv and Linear only with
-min/max ranges (the ONNX recipe); (3) for the default model, (2) plus distilser's guard (modules kept in float until
-the int8 model, simulated in PyTorch, agrees with fp32 on the guard clips). Every program is written twice: for any
-length up to the window (unpadded clips, what `distilser predict` feeds) and for exactly one window. All files are
-timed interleaved in one run on one window of real speech (ExecuTorch's Python runtime with its thread pool set to 1
-and 2 threads, onnxruntime sessions with as many), median of --repeats (x5 for the millisecond-scale default model);
-ratio = latency / fp32 ONNX latency in the same run. Writes bench/results/executorch_pte.md; ~15 min on 2 busy cores.
+min/max ranges (the ONNX recipe); (3) for the default model, (2) with the modules `distilser export --format pte` keeps
+in float (`distilser.pte.export_pte`: its guard measures lowered programs; the any-length row is its
+model.int8.pte). Every program is written twice: for any length up to the window
+(unpadded clips, what `distilser analyze` feeds) and for exactly one window. All files are timed interleaved in one run
+on one window of real speech (ExecuTorch's Python runtime with its thread pool set to 1 and 2 threads, onnxruntime
+sessions with as many), median of --repeats (x5 for the millisecond-scale default model); ratio = latency / fp32 ONNX
+latency in the same run. Writes bench/results/executorch_pte.md; ~15 min on 2 busy cores.
 """
-import argparse, copy, os, re, sys, tempfile, time, traceback, warnings
+import argparse, json, os, re, sys, tempfile, time, traceback, warnings
 from pathlib import Path
 
 warnings.simplefilter('ignore')  # torch.export, torchao and transformers warnings that do not change what is measured
@@ -38,123 +32,23 @@ import torch
 
 from distilser.data import full_ravdess_root, ravdess_manifest
 from distilser.export import (OnnxClassifier, agreement, calibration_and_guard, calibration_clips, default_model_path,
-                              export_onnx, ort_session, training_audio, GUARD_FLOOR, MAX_FLOAT)
+                              export_onnx, model_metadata, ort_session, training_audio, GUARD_FLOOR, MAX_FLOAT)
 from distilser.int8_speed import cpu_label, median_times, speech_window
 from distilser.model import OFFLINE_DISTILHUBERT, count_parameters, load_model
-from distilser.preprocessing import MIN_SAMPLES, SAMPLE_RATE, input_contract, load_clip
+from distilser.preprocessing import input_contract, load_clip
+from distilser.pte import PteClassifier, export_pte, lower_to_xnnpack, pt2e_int8, sidecar, traced_logits
 
 HERE = Path(__file__).resolve().parent
 RANDOM = 'random weights (offline configuration): speed and size only, not a result of the method'
 ONNX_FP32, ONNX_INT8 = 'ONNX fp32 (reference)', 'ONNX int8 (distilser export)'
 PTE_FP32, PTE_INT8_ALL = 'pte fp32', 'pte int8 XNNPACKQuantizer default'
 PTE_INT8, PTE_INT8_GUARD = 'pte int8 Conv+Linear min/max', 'pte int8 Conv+Linear min/max, guarded'
-DIGITS = dict(size_mb=2, simulated_agreement=3, export_s=0, agreement=3, max_prob_diff=4, ravdess_agreement=3,
+DIGITS = dict(size_mb=2, export_s=0, agreement=3, max_prob_diff=4, ravdess_agreement=3,
               ravdess_ua=3,
               ravdess_ua_change_points=2, ms_1t=1, ratio_1t=2, ms_2t=1, ratio_2t=2)
-COLUMNS = ['size_mb', 'export_s', 'float_layers', 'guard_trials', 'simulated_agreement', 'agreement', 'max_prob_diff',
+COLUMNS = ['size_mb', 'export_s', 'float_layers', 'agreement', 'max_prob_diff',
            'ms_1t', 'ratio_1t', 'ms_2t', 'ratio_2t', 'ravdess_agreement',
            'ravdess_ua', 'ravdess_ua_change_points', 'delegated', 'not_delegated', 'outside', 'error']
-
-
-class Logits(torch.nn.Module):
-    "The classifier's logits as the program's only output (`input_values` `[1, samples]` -> `[1, labels]`)."
-    def __init__(self, model): super().__init__(); self.model = model
-    def forward(self, input_values): return self.model(input_values=input_values).logits
-
-
-def _traced(model, window_seconds: float):
-    "`(module, example, dims)`: `model`'s logits as a module for torch.export, its example input, a dynamic length."
-    model = copy.deepcopy(model).eval()
-    for m in model.modules(): m._non_persistent_buffers_set.clear()  # ExecuTorch's verifier rejects those
-    n = int(round(window_seconds * SAMPLE_RATE))
-    return Logits(model), (torch.zeros(1, n),), {'input_values': {1: torch.export.Dim.AUTO(min=MIN_SAMPLES, max=n)}}
-
-
-def pt2e_int8(module, example, dims, calibration, weighted_only: bool = True, minmax: bool = True, keep_float=()):
-    """PT2E static int8 of `module` for XNNPACK, calibrated on `calibration`: per-channel symmetric int8 weights, int8
-    activations; the first convolution (it reads the waveform) and the modules named in `keep_float` stay in float.
-    `weighted_only`: Conv and Linear only (the ONNX recipe), not the adds, muls, cats and pools that XNNPACKQuantizer
-    also takes by default; `minmax`: min/max activation ranges (the ONNX recipe) instead of its histogram observer."""
-    import dataclasses
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
-                                                                         get_symmetric_quantization_config)
-    from torchao.quantization.pt2e import MinMaxObserver
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-    graph = torch.export.export(module, example, dynamic_shapes=dims).module()
-    config, quantizer = get_symmetric_quantization_config(is_per_channel=True), XNNPACKQuantizer()
-    if minmax:
-        act = dataclasses.replace(config.input_activation,
-                                  observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12))
-        config = dataclasses.replace(config, input_activation=act, output_activation=act)
-    if weighted_only:
-        for op in (torch.ops.aten.conv1d.default, torch.ops.aten.conv2d.default, torch.ops.aten.linear.default):
-            quantizer.set_operator_type(op, config)
-    else: quantizer.set_global(config)
-    first = next(n.name for n in graph.graph.nodes if n.op == 'call_function' and 'conv' in str(n.target))
-    owners = lambda node: {path for path, _ in node.meta.get('nn_module_stack', {}).values()}
-    quantizer.set_filter_function(lambda node: node.name != first and not owners(node) & set(keep_float))
-    prepared = prepare_pt2e(graph, quantizer)
-    with torch.no_grad():
-        for clip in calibration: prepared(torch.as_tensor(np.asarray(clip, np.float32))[None])
-    return convert_pt2e(prepared)
-
-
-def guard_float_layers(model, window_seconds, calibration, guard, reference_logits, floor=GUARD_FLOOR,
-                       max_float=MAX_FLOAT) -> tuple[list, float, int]:
-    """distilser's accuracy guard for PT2E: until the int8 model (run in PyTorch, quantised ops simulated) agrees with
-    `reference_logits` on `guard` clips at `floor`, keep in float the Conv or Linear module whose staying float raises
-    the agreement most (at most `max_float`). `(modules kept in float, agreement reached, trials)`."""
-    module, example, dims = _traced(model, window_seconds)
-    weighted = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)
-    candidates = [f'model.{n}' for n, m in model.named_modules() if isinstance(m, weighted)]
-    def agrees(keep):
-        q = pt2e_int8(module, example, dims, calibration, keep_float=keep)
-        with torch.no_grad():
-            z = np.concatenate([q(torch.as_tensor(np.asarray(c, np.float32))[None]).numpy() for c in guard])
-        return float(np.mean(z.argmax(1) == reference_logits.argmax(1))), -float(np.abs(z - reference_logits).mean())
-    kept, reached, trials = [], agrees([]), 1
-    while reached[0] < floor and len(kept) < max_float:
-        tried = {c: agrees(kept + [c]) for c in candidates if c not in kept}
-        trials += len(tried)
-        best = max(tried, key=tried.get)
-        kept, reached = kept + [best], tried[best]
-        print(f'guard: {kept} in float: agreement {reached[0]:.4f}', file=sys.stderr)
-    return kept, reached[0], trials
-
-
-def export_pte(model, path, window_seconds: float, calibration=None, weighted_only: bool = True, minmax: bool = True,
-               keep_float=(), fixed_path=None) -> dict:
-    """Write `model` as an ExecuTorch program lowered to XNNPACK at `path`: fp32, or static int8 (`pt2e_int8`) when
-    `calibration` clips are given. Input `[1, samples]`, any length from 25 ms up to the window; `fixed_path`: the same
-    program (same calibration) for exactly one window too. Returns `{path: delegation counts}`."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.devtools.backend_debug import get_delegation_info
-    from executorch.exir import to_edge_transform_and_lower
-    from executorch.exir.passes.constant_prop_pass import constant_prop_pass
-    module, example, dims = _traced(model, window_seconds)
-    if calibration is not None:
-        module = pt2e_int8(module, example, dims, calibration, weighted_only, minmax, keep_float)
-    info = {}
-    for out, shapes in [(path, dims), (fixed_path, None)]:
-        if out is None: continue
-        program = torch.export.export(module, example, dynamic_shapes=shapes)
-        if calibration is None:  # fold constants (the weight norm of DistilHuBERT's positional conv, as onnxruntime's
-            program = constant_prop_pass(program)  # pre-processing does); convert_pt2e has folded them in the int8 path
-        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-        ops = get_delegation_info(lowered.exported_program().graph_module).get_operator_delegation_dataframe()
-        ops = ops.set_index('op_type').iloc[:-1]
-        ops = ops[ops.index.str.startswith('aten_')]  # not getitem, symbolic sizes
-        outside = ops[ops.iloc[:, 1] > 0].iloc[:, 1]
-        info[out] = dict(delegated=int(ops.iloc[:, 0].sum()), not_delegated=int(outside.sum()), outside=', '.join(
-            f"{op.removeprefix('aten_').removesuffix('_default')} x{int(k)}" for op, k in outside.items()))
-        Path(out).write_bytes(lowered.to_executorch().buffer)
-    return info
-
-
-def et_method(path):
-    "The `forward` method of the ExecuTorch program at `path` (ExecuTorch's Python runtime)."
-    from executorch.runtime import Runtime
-    return Runtime.get().load_program(Path(path)).load_method('forward')
 
 
 def set_et_threads(n: int):
@@ -164,14 +58,6 @@ def set_et_threads(n: int):
     return portable_lib._threadpool_get_thread_count()
 
 
-class PteClassifier:
-    "An ExecuTorch program with the `clip_logits` of `OnnxClassifier`: one unpadded clip at a time."
-    def __init__(self, path): self.path, self.method = Path(path), et_method(path)
-    def clip_logits(self, clips) -> np.ndarray:
-        return np.concatenate([self.method.execute([torch.as_tensor(np.asarray(c, np.float32))[None]])[0].numpy()
-                               for c in clips])
-
-
 def classifier(path): return PteClassifier(path) if str(path).endswith('.pte') else OnnxClassifier(path)
 
 
@@ -179,8 +65,7 @@ RECIPES = {PTE_FP32: dict(), PTE_INT8_ALL: dict(weighted_only=False, minmax=Fals
            PTE_INT8_GUARD: dict(guard=True)}
 ANY, FIXED = 'any length', 'fixed window'
 
-def build_ptes(model, work: Path, window: float, calibration, guard=None, reference=None,
-               floor=0.0) -> tuple[dict, dict]:
+def build_ptes(model, work: Path, window: float, calibration, guard=None, floor=0.0) -> tuple[dict, dict]:
     """Export each pte recipe, for any length and for exactly one window; `{name: path}` of those written and
     `{name: row fields}` (export time, delegation, float layers, or the error). The guarded recipe only when
     `floor` > 0."""
@@ -193,16 +78,22 @@ def build_ptes(model, work: Path, window: float, calibration, guard=None, refere
                  for kind in (ANY, FIXED)}
         t, extra = time.time(), {}
         try:
+            traced, keep = traced_logits(model, window), []
+            if how.get('guard'):  # exactly what `distilser export --format pte` writes, and its choice of modules
+                _, exported = export_pte(model, work/'exported', calibration, guard, floor=floor, progress=False)
+                record = json.loads(PteClassifier(exported).metadata['quantization'])
+                keep = record['kept_float']
+                extra = dict(float_layers=', '.join(k.removeprefix('model.') for k in keep) or 'none')
             options = {k: v for k, v in how.items() if k != 'guard'}
-            if how.get('guard'):
-                kept, reached, trials = guard_float_layers(model, window, calibration, guard, reference, floor)
-                options['keep_float'] = kept
-                extra = dict(float_layers=', '.join(k.removeprefix('model.') for k in kept) or 'none',
-                             guard_trials=trials, simulated_agreement=reached)
-            info = export_pte(model, files[ANY], window, calibration if recipe != PTE_FP32 else None, **options,
-                              fixed_path=files[FIXED])
+            module = traced[0] if recipe == PTE_FP32 else pt2e_int8(*traced, calibration, keep, **options)
+            info = {files[ANY]: lower_to_xnnpack(module, traced[1], traced[2], files[ANY]),
+                    files[FIXED]: lower_to_xnnpack(module, traced[1], None, files[FIXED])}
+            for kind in (ANY, FIXED): sidecar(files[kind]).write_text(json.dumps(model_metadata(model)))
             for kind in (ANY, FIXED):
-                rows[names[kind]] = info[files[kind]] | extra | dict(export_s=time.time() - t)
+                outside = ', '.join(f'{op} x{n}' for op, n in info[files[kind]]['outside'].items())
+                rows[names[kind]] = dict(delegated=info[files[kind]]['delegated'],
+                                         not_delegated=sum(info[files[kind]]['outside'].values()), outside=outside)
+                rows[names[kind]] |= extra | dict(export_s=time.time() - t)
                 paths[names[kind]] = files[kind]
             print(f'{recipe}: {files[ANY].name} and {files[FIXED].name} in {time.time() - t:.0f} s, {info} {extra}',
                   file=sys.stderr)
@@ -222,7 +113,7 @@ def time_all(paths: dict, x: np.ndarray, threads, repeats: int) -> dict:
         calls = {}
         for name, path in paths.items():
             if str(path).endswith('.pte'):
-                m, xt = et_method(path), torch.from_numpy(x)
+                m, xt = PteClassifier(path).method, torch.from_numpy(x)
                 calls[name] = lambda m=m, xt=xt: m.execute([xt])
             else:
                 s = ort_session(path, t)
@@ -308,7 +199,7 @@ def main(argv=None):
     ap.add_argument('--out', default=str(HERE/'results'/'executorch_pte.md'))
     args = ap.parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
-    command = ' '.join(['nice /tmp/etvenv/bin/python bench/executorch_pte.py', *argv])
+    command = ' '.join(['nice .venv/bin/python bench/executorch_pte.py', *argv])
     import executorch.version, torchao
     versions = (f'torch {torch.__version__}, executorch {executorch.version.__version__}, '
                 f'torchao {torchao.__version__}, '
@@ -328,10 +219,10 @@ def main(argv=None):
               f'XNNPACKQuantizer as its documentation sets it up (every op it supports: Conv, Linear, add, mul, cat, '
               f'pools; '
               f'histogram activation observer); "{PTE_INT8}": only Conv and Linear quantised, min/max activation '
-              f'ranges (the ONNX recipe); "guarded": the same, with the Conv/Linear modules kept in float that '
-              f'distilser\'s guard picks (greedy, agreement of the int8 model simulated in PyTorch on the guard clips, '
-              f'floor {GUARD_FLOOR:.1%}, at most {MAX_FLOAT}; simulated_agreement is what the guard saw). All '
-              f'per-channel '
+              f'ranges (the ONNX recipe); "guarded": what `distilser export --format pte` writes (`export_pte`): '
+              f'the same, with the Conv/Linear modules kept in float that its guard picks (each trial a lowered '
+              f'program run by ExecuTorch, agreement with PyTorch fp32 on the guard clips; floor {GUARD_FLOOR:.1%}, '
+              f'at most {MAX_FLOAT}). All per-channel '
               f'symmetric int8 weights, int8 activations, static, the first conv in float')
 
     # 1. the full architecture, random weights: speed and size
@@ -367,8 +258,7 @@ def main(argv=None):
         window = float(model.config.distilser_preprocessing['window_seconds'])
         audio = training_audio(model)
         calibration, guard = calibration_and_guard(audio, window_seconds=window)
-        reference = OnnxClassifier(shipped/'model.onnx').clip_logits(guard)
-        ptes, pte_rows = build_ptes(model, work/'default', window, calibration, guard, reference, GUARD_FLOOR)
+        ptes, pte_rows = build_ptes(model, work/'default', window, calibration, guard, GUARD_FLOOR)
         ravdess = args.ravdess or full_ravdess_root()
         onnx_files = {ONNX_FP32: shipped/'model.onnx', ONNX_INT8: shipped/'model.int8.onnx'}
         default_table = study(shipped.name, onnx_files | ptes,

@@ -112,7 +112,8 @@ def main(argv=None):
     date = time.strftime('%Y-%m-%d')
     machine = (f'CPU: {label}; load average {load:.1f} at the start; {date}; `{command}`, '
                f'{time.time() - t0:.0f} s in all.')
-    timing = (f'latency = median of {args.repeats} interleaved runs of every file, ratio = latency / fp32 ONNX latency '
+    timing = (f'latency = median of {args.repeats} interleaved runs of every file, each after 0.1 s untimed so '
+              'that the other sessions\' threads stop spinning (`median_times`), ratio = latency / fp32 ONNX latency '
               'in the same run')
     md = '\n\n'.join([
         f'**{name} architecture ({params:.3g} M parameters): int8 recipes against fp32 ONNX**',

@@ -41,7 +41,7 @@ def add_manifest_cli(sub):
 
 # %% ../nbs/10_cli.ipynb #7a25b602
 # subcommand: the module that adds it
-COMMANDS = {'analyze': 'batch', 'evaluate': 'evaluate', 'export': 'export', 'bench': 'int8_speed',
+COMMANDS = {'analyze': 'batch', 'evaluate': 'evaluate', 'export': 'pte', 'bench': 'int8_speed',
             'train': 'production', 'loso': 'loso', 'study': 'study', 'default-model': 'default_model'}
 
 def _not_installed(sub, command: str, library: str):
@@ -51,6 +51,7 @@ def _not_installed(sub, command: str, library: str):
     p.add_argument('args', nargs='*')
     p.set_defaults(func=lambda args: missing_extra(library, 'train'))
 
+# %% ../nbs/10_cli.ipynb #a26a0725
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The `distilser` argument parser. Only the module of `command` is imported (all for `--help`): torch and
     transformers take seconds to import, and the plain install has none of them."""
@@ -66,6 +67,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             _not_installed(sub, name, e.name.split('.')[0])
     return parser
 
+# %% ../nbs/10_cli.ipynb #4fbaa9a9
 def main(argv=None) -> int:
     "Run the `distilser` command; a `DistilserError` becomes one line on stderr and exit status 2."
     logging.basicConfig(format='distilser: %(message)s', level=logging.WARNING)

@@ -26,13 +26,16 @@ AROUSAL = {'anger': 'high', 'happiness': 'high', 'neutral': 'low', 'sadness': 'l
 class DistilserError(Exception):
     "A mistake in the user's input: the command line prints its message on one line, without a traceback."
 
+# %% ../nbs/00_core.ipynb #33dc1916
 class MissingExtraError(DistilserError):
     "A feature that needs a library from an optional extra of the package."
 
-EXTRAS = {'train': 'training, export and the studies', 'plot': 'figures'}
+# %% ../nbs/00_core.ipynb #9d4fa834
+EXTRAS = {'train': 'training, export and the studies', 'plot': 'figures',
+          'pte': 'ExecuTorch programs (--format pte)'}
 
 def missing_extra(module: str,  # the module a feature imports, e.g. 'torch'
-                  extra: str,   # the extra that provides it, a key of `EXTRAS`: 'train' or 'plot'
+                  extra: str,   # the extra that provides it, a key of `EXTRAS`: 'train', 'plot' or 'pte'
                  ) -> None:
     "Raise `MissingExtraError` naming `extra` when `module` cannot be imported; return quietly when it can."
     try: importlib.import_module(module)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_export.ipynb #b5a4502a
 from __future__ import annotations
-import json, logging, tempfile, warnings
+import argparse, contextlib, json, logging, tempfile, warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,19 +50,38 @@ def ort_session(path, num_threads=None) -> ort.InferenceSession:
         reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise ModelFileError(f'{path}: not a distilser model (not a readable ONNX file: {reason[:200]})') from None
 
+# %% ../nbs/07_export.ipynb #2b2687e3
+def with_instance_norms(model):
+    "A copy of `model` in which each `GroupNorm` with one channel per group is the same `InstanceNorm1d` (for export)."
+    import copy, torch
+    model = copy.deepcopy(model)
+    for parent in list(model.modules()):
+        for name, m in list(parent.named_children()):
+            if isinstance(m, torch.nn.GroupNorm) and m.num_groups == m.num_channels:
+                norm = torch.nn.InstanceNorm1d(m.num_channels, eps=m.eps, affine=m.affine)
+                if m.affine: norm.load_state_dict(m.state_dict())
+                setattr(parent, name, norm)
+    return model
+
+# %% ../nbs/07_export.ipynb #024d91be
+def logits_only(model):
+    "`model` as a module whose only output is its logits tensor: the output object is not a graph output."
+    import torch
+    class Logits(torch.nn.Module):
+        def __init__(self, model): super().__init__(); self.model = model
+        def forward(self, input_values): return self.model(input_values=input_values).logits
+    return Logits(model)
+
 # %% ../nbs/07_export.ipynb #b8abe917
 def export_fp32(model, path, opset=OPSET) -> Path:
     "Write `model` as an fp32 ONNX file with dynamic batch and length (`input_values` -> `logits`)."
     import torch
-    class Logits(torch.nn.Module):  # the output object's logits, the graph's only output
-        def __init__(self, model): super().__init__(); self.model = model
-        def forward(self, input_values): return self.model(input_values=input_values).logits
     path = Path(path)
     example = torch.zeros(1, int(SAMPLE_RATE * 2))
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # tracer warnings about Python control flow on shapes: the graph is still exact
-        torch.onnx.export(Logits(model.eval()), (example,), str(path), input_names=['input_values'],
-                          output_names=['logits'], opset_version=opset, dynamo=False,
+        torch.onnx.export(logits_only(with_instance_norms(model).eval()), (example,), str(path),
+                          input_names=['input_values'], output_names=['logits'], opset_version=opset, dynamo=False,
                           dynamic_axes={'input_values': {0: 'batch', 1: 'samples'}, 'logits': {0: 'batch'}})
     return path
 
@@ -84,6 +103,7 @@ def model_metadata(model, training_data=None) -> dict:
                 training_data=training_data if isinstance(training_data, str) else json.dumps(training_data),
                 random_weights='true' if random else 'false')
 
+# %% ../nbs/07_export.ipynb #1d83e391
 def write_metadata(path, metadata: dict) -> Path:
     "Store `metadata` (str -> str) in the `metadata_props` of the ONNX file at `path`, replacing earlier values."
     import onnx
@@ -94,6 +114,7 @@ def write_metadata(path, metadata: dict) -> Path:
     onnx.save(m, str(path))
     return Path(path)
 
+# %% ../nbs/07_export.ipynb #3ad1b326
 def read_metadata(path) -> dict:
     "The `metadata_props` of an ONNX file (read with onnxruntime: no onnx package needed)."
     return dict(ort_session(path).get_modelmeta().custom_metadata_map)
@@ -116,6 +137,7 @@ def _read_corpus(path, name=None):
         except DistilserError: continue
     raise DistilserError(f'{path}: not a corpus distilser can read (calibration needs training audio)')
 
+# %% ../nbs/07_export.ipynb #d1a34520
 def training_audio(model_or_config=None,  # a checkpoint model or its config: its recorded training corpora
                    root=None,             # a corpus root or a CSV manifest to use instead
                   ):
@@ -130,6 +152,7 @@ def training_audio(model_or_config=None,  # a checkpoint model or its config: it
             except DistilserError: continue
     return cremad_manifest(sample_cremad_root())
 
+# %% ../nbs/07_export.ipynb #94a7aca5
 def calibration_and_guard(manifest,                         # clips to draw from, with `path` and `label`
                           n_calibration=CALIBRATION_CLIPS,  # calibration clips wanted
                           n_guard=GUARD_CLIPS,              # guard clips wanted
@@ -199,6 +222,24 @@ def always_float(model) -> list[str]:
     first = next(n.name for n in model.graph.node if n.op_type == 'Conv')
     return [first] + [n.name for n in model.graph.node if n.op_type == 'MatMul' and n.input[1] not in weights]
 
+# %% ../nbs/07_export.ipynb #51c03279
+def _preprocessed(fp32_path, tmp: Path):
+    "onnxruntime's quantisation pre-processing of `fp32_path` into `tmp` (constant folding, shapes): path and graph."
+    import onnx
+    from onnxruntime.quantization import quant_pre_process
+    quant_pre_process(str(fp32_path), str(tmp/'pre.onnx'), skip_symbolic_shape=True)
+    return tmp/'pre.onnx', onnx.load(str(tmp/'pre.onnx'))
+
+# %% ../nbs/07_export.ipynb #e8cdfefb
+@contextlib.contextmanager
+def _quiet_quantizer():
+    """Silence onnxruntime's quantiser, which logs advice that does not apply (we pre-process; some ops are left in
+    float)."""
+    root, level = logging.getLogger(), logging.getLogger().level
+    root.setLevel(logging.ERROR)
+    try: yield
+    finally: root.setLevel(level)
+
 # %% ../nbs/07_export.ipynb #0894f67e
 class ClipReader:
     "Feeds calibration clips to onnxruntime's calibrator one at a time (`CalibrationDataReader`'s protocol)."
@@ -210,14 +251,11 @@ class ClipReader:
 def _static_int8(src, dst, calibration, exclude, cache) -> Path:
     "One static QDQ pass of `src` to `dst`, per channel, uint8 activations and int8 weights, `exclude` left in float."
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    root, level = logging.getLogger(), logging.getLogger().level
-    root.setLevel(logging.ERROR)  # onnxruntime's quantiser logs advice that does not apply (we do pre-process)
-    try:
+    with _quiet_quantizer():
         quantize_static(str(src), str(dst), ClipReader(calibration), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=list(QUANTIZED_OPS), nodes_to_exclude=list(exclude), per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, calibration_cache_path=str(cache))
-    finally: root.setLevel(level)
     return Path(dst)
 
 # %% ../nbs/07_export.ipynb #2de4766a
@@ -241,12 +279,14 @@ def _layer_costs(pre, tmp, calibration, guard, reference, candidates, cache) -> 
         costs.append((agreement(reference, OnnxClassifier(alone), guard)['mean_logit_diff'], node))
     return sorted(costs, reverse=True)
 
+# %% ../nbs/07_export.ipynb #f5280120
 def _next_float_layer(pre, tmp, calibration, guard, reference, exclude, candidates, cache) -> tuple[dict, str]:
     "The candidate whose staying in float (with `exclude`) agrees best with fp32 on `guard`: (its agreement, node)."
     tried = [(agreement(reference, OnnxClassifier(_static_int8(pre, tmp/'try.onnx', calibration, exclude + [n], cache)),
                         guard), n) for n in candidates]
     return max(tried, key=lambda t: (t[0]['agreement'], -t[0]['mean_logit_diff']))
 
+# %% ../nbs/07_export.ipynb #1b698811
 def quantize_int8(fp32_path,                        # the fp32 ONNX file, with its distilser metadata
                   out_path,                         # the int8 ONNX file to write
                   calibration,                      # preprocessed clips that set the activation ranges
@@ -262,11 +302,9 @@ def quantize_int8(fp32_path,                        # the fp32 ONNX file, with i
     reference = OnnxClassifier(fp32_path).clip_logits(guard)
     with tempfile.TemporaryDirectory() as d:
         import onnx
-        from onnxruntime.quantization import quant_pre_process
         tmp, cache = Path(d), Path(d)/'ranges.json'
         # constant folding turns weight-normalised kernels into plain initializers that can be quantised
-        quant_pre_process(str(fp32_path), str(tmp/'pre.onnx'), skip_symbolic_shape=True)
-        graph = onnx.load(str(tmp/'pre.onnx'))
+        _, graph = _preprocessed(fp32_path, tmp)
         fixed, candidates = always_float(graph), [n for n in weight_nodes(graph) if n not in always_float(graph)]
         kept, shortlist = [], []
         reached = agreement(reference, OnnxClassifier(_static_int8(tmp/'pre.onnx', tmp/'int8.onnx', calibration, fixed,
@@ -364,15 +402,19 @@ def export_onnx(checkpoint,                              # a checkpoint director
     return fp32, quantize_int8(fp32, out_dir/'model.int8.onnx', calibration, guard, floor, max_float, allow_below_floor)
 
 # %% ../nbs/07_export.ipynb #76c2dfcd
-def export_command(args) -> int:
-    "`distilser export`: write both ONNX files, report the int8 guard and the fp32 parity with PyTorch."
+def checkpoint_and_clips(args) -> tuple:
+    "`(model, training audio, calibration clips, guard clips)` for `distilser export` in either format."
     missing_extra('torch', 'train')
     from distilser.model import load_model
-    from distilser.loso import clip_logits
     model = load_model(args.checkpoint, freeze_feature_encoder=False)
     window = float(model_metadata(model)['window_seconds'])
     audio = training_audio(model, args.calibration)
-    calibration, guard = calibration_and_guard(audio, args.calibration_clips, args.guard_clips, window)
+    return model, audio, *calibration_and_guard(audio, args.calibration_clips, args.guard_clips, window)
+
+def export_command(args) -> int:
+    "`distilser export`: write both ONNX files, report the int8 guard and the fp32 parity with PyTorch."
+    from distilser.loso import clip_logits
+    model, audio, calibration, guard = checkpoint_and_clips(args)
     fp32, int8 = export_onnx(model, args.out, calibration, guard, training_data=args.training_data, floor=args.floor,
                              max_float=args.max_float, allow_below_floor=args.allow_below_floor)
     torch_check = agreement(clip_logits(model, guard), OnnxClassifier(fp32), guard)
@@ -386,15 +428,16 @@ def export_command(args) -> int:
     print(model_metadata(model)['description'])
     return 0
 
-def add_cli(subparsers):
-    "Add `export` to the `distilser` command line."
+def add_cli(subparsers) -> argparse.ArgumentParser:
+    "Add `export` to the `distilser` command line; its parser (the ExecuTorch chapter adds `--format`)."
     p = subparsers.add_parser('export', help='ONNX export (fp32 and guarded static int8) of a trained checkpoint',
                               description='Write model.onnx and model.int8.onnx (waveform in, logits out, metadata '
                                           'inside): static int8 calibrated on training audio, layers kept in float '
-                                          'until it agrees with fp32.')
+                                          'until it agrees with fp32 (with --format pte: the same as ExecuTorch '
+                                          'programs).')
     p.add_argument('checkpoint', metavar='CHECKPOINT_DIR',
                    help='a model directory saved by distilser (save_pretrained)')
-    p.add_argument('--out', required=True, metavar='DIR', help='where model.onnx and model.int8.onnx go')
+    p.add_argument('--out', required=True, metavar='DIR', help='where the fp32 and the int8 model go')
     p.add_argument('--calibration', metavar='ROOT',
                    help="training audio (a CREMA-D, IEMOCAP or RAVDESS root) for calibration and the guard (default: "
                         "the checkpoint's own corpus if present, else the bundled CREMA-D clips)")
@@ -409,3 +452,4 @@ def add_cli(subparsers):
     p.add_argument('--allow-below-floor', action='store_true', help='write the int8 model even if it misses the floor')
     p.add_argument('--training-data', metavar='TEXT', help='what the model was trained on, stored in the metadata')
     p.set_defaults(func=export_command)
+    return p

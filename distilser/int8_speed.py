@@ -12,8 +12,8 @@ import onnxruntime as ort
 import pandas as pd
 
 from .data import cremad_manifest, sample_cremad_root
-from .export import (OnnxClassifier, _static_int8, agreement, always_float, ort_session, quantize_int8,
-                              read_metadata, weight_nodes, write_metadata)
+from .export import (OnnxClassifier, _preprocessed, _quiet_quantizer, _static_int8, agreement, always_float,
+                              ort_session, quantize_int8, read_metadata, weight_nodes, write_metadata)
 from .preprocessing import SAMPLE_RATE, WINDOW_SECONDS, load_clip
 # onnx is imported by the functions that build models: timing an exported file needs onnxruntime and numpy alone
 
@@ -54,12 +54,16 @@ def cpu_label(flags: dict | None = None) -> str:
     return f"{flags['model']}, {cores} cores [{present}; int8 dot product: {'yes' if dot else 'no'}]"
 
 # %% ../nbs/07a_int8_speed.ipynb #311a8129
-def median_times(calls: dict, repeats: int = 5) -> dict:
+def median_times(calls: dict,          # name -> a no-argument callable to time
+                 repeats: int = 5,     # timed rounds; the median is kept
+                 settle: float = 0.1,  # untimed seconds before each call: other sessions' threads stop spinning
+                ) -> dict:             # name -> median seconds per call
     "Median seconds of each no-argument callable, called in turn `repeats` times so that all share the CPU's moods."
     for f in calls.values(): f()  # the first call allocates and plans: not timed
     times = {k: [] for k in calls}
     for _ in range(repeats):
         for k, f in calls.items():
+            time.sleep(settle)
             t = time.perf_counter(); f(); times[k].append(time.perf_counter() - t)
     return {k: float(np.median(v)) for k, v in times.items()}
 
@@ -82,22 +86,6 @@ def speech_window(window_seconds: float = WINDOW_SECONDS, clips=None) -> np.ndar
     return np.concatenate(parts)[:n][None]
 
 # %% ../nbs/07a_int8_speed.ipynb #2010bb24
-@contextlib.contextmanager
-def _quiet_quantizer():
-    """Silence onnxruntime's quantiser, which logs advice that does not apply (we pre-process; some ops are left in
-    float)."""
-    root, level = logging.getLogger(), logging.getLogger().level
-    root.setLevel(logging.ERROR)
-    try: yield
-    finally: root.setLevel(level)
-
-def _preprocessed(fp32_path, tmp: Path):
-    "onnxruntime's quantisation pre-processing of `fp32_path` into `tmp` (constant folding, shapes): path and graph."
-    import onnx
-    from onnxruntime.quantization import quant_pre_process
-    quant_pre_process(str(fp32_path), str(tmp/'pre.onnx'), skip_symbolic_shape=True)
-    return tmp/'pre.onnx', onnx.load(str(tmp/'pre.onnx'))
-
 def _with_recipe(fp32_path, out_path, recipe: str) -> Path:
     "Copy the fp32 file's metadata to the int8 file at `out_path`, with `recipe` as its `quantization` record."
     return write_metadata(out_path, {**read_metadata(fp32_path), 'quantization': json.dumps(dict(recipe=recipe))})
