@@ -164,6 +164,15 @@ def _lowered_int8(traced, calibration, keep, path, guard, reference) -> tuple[di
     sidecar(path).write_text(json.dumps(model_metadata(traced[0].model)))
     return delegation, agreement(reference, PteClassifier(path), guard)
 
+# %% ../nbs/07b_pte.ipynb #cf01237a
+def _simulated_change(traced, calibration, guard, reference, keep) -> float:
+    "Mean absolute logit change against `reference` on `guard` of the int8 model, simulated by PT2E in PyTorch."
+    import torch
+    q = pt2e_int8(*traced, calibration, keep)
+    with torch.no_grad():
+        z = np.concatenate([q(torch.as_tensor(np.asarray(c, np.float32))[None]).numpy() for c in guard])
+    return float(np.abs(z - reference).mean())
+
 # %% ../nbs/07b_pte.ipynb #563b6fbb
 def float_modules(traced,                       # `traced_logits(model, window)`
                   calibration,                  # preprocessed clips that set the activation ranges
@@ -181,14 +190,15 @@ def float_modules(traced,                       # `traced_logits(model, window)`
     candidates = [n for n, m in traced[0].named_modules() if isinstance(m, weighted)]
     with tempfile.TemporaryDirectory() as d, tqdm(desc='int8 guard', unit=' programs', disable=not progress,
                                                   leave=False) as bar:
-        def trial(keep) -> tuple[float, float]:
+        def trial(keep) -> tuple[float, float]:  # a lowered program, run by ExecuTorch
             bar.update()
             reached = _lowered_int8(traced, calibration, keep, Path(d)/'trial.pte', guard, reference)[1]
             return reached['agreement'], reached['mean_logit_diff']
         kept, shortlist, reached = [], [], trial([])[0]
         while reached < floor and len(kept) < min(max_float, len(candidates)):
             if not shortlist:  # costliest first: each quantised alone, the others in float
-                cost = {c: trial([o for o in candidates if o != c])[1] for c in candidates}
+                cost = {c: _simulated_change(traced, calibration, guard, reference, [o for o in candidates if o != c])
+                        for c in candidates}
                 shortlist = sorted(candidates, key=cost.get, reverse=True)[:2 * max_float]
             tried = {c: trial(kept + [c]) for c in shortlist if c not in kept}
             best = max(tried, key=lambda c: (tried[c][0], -tried[c][1]))
