@@ -1,12 +1,13 @@
 """Figures of distilser's default model (log-mel CNN trained from scratch on CREMA-D): cross-validation, RAVDESS, int8.
 
 Reads the speaker-independent five-fold CREMA-D cross-validation run with the default model's recipe
-(`distilser loso --cremad CREMA-D --backbone offline:melcnn --lr 1e-3 --window-seconds 4 --out runs/cremad_cv`),
+(`distilser loso --cremad CREMA-D --backbone offline:melcnn --lr 0.001 --window-seconds 4 --snr-noise 0.5 --out DIR`,
+the options of `recipe_options(DEFAULT_RECIPE)`; refused if the run's recorded settings are another recipe's),
 evaluates the shipped fp32 and int8 files on all 672 four-class RAVDESS clips, times both on one 4 s window
 (interleaved, 1 and 2 threads), writes bench/results/default_model_*.md and the confusion figure, and rewrites the
 model card (models/<name>/README.md) with the same tables.
 
-    nice .venv/bin/python bench/default_model.py --cv runs/cremad_cv --ravdess ../shared/data/ravdess
+    nice .venv/bin/python bench/default_model.py --cv runs/cremad_cv_v2 --ravdess ../shared/data/ravdess
 """
 import argparse, json, os, shutil, time
 from datetime import date
@@ -16,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from distilser.data import REPO_ROOT, ravdess_manifest, sample_cremad_root, cremad_manifest
-from distilser.default_model import CREMAD_CITATION, int8_fidelity, model_card
+from distilser.default_model import CREMAD_CITATION, DEFAULT_RECIPE, int8_fidelity, model_card
 from distilser.evaluate import comparison_table, evaluate
 from distilser.export import DEFAULT_MODEL, OnnxClassifier
 from distilser.int8_speed import cpu_label, latencies
-from distilser.loso import SUMMARY_METRICS, summarize
+from distilser.loso import SUMMARY_METRICS, recipe_options, recorded_recipe, summarize
 from distilser.preprocessing import SAMPLE_RATE, load_clip
 
 RESULTS = REPO_ROOT/"bench"/"results"
@@ -30,7 +31,10 @@ TARGETS = dict(cv_ua=0.60, ravdess_ua=0.46, recall_sadness=0.30, int8_mb=5.0, ag
 
 
 def cv_table(cv_dir) -> tuple[pd.DataFrame, float]:
-    "Mean ± std and per-fold test metrics of the CREMA-D cross-validation."
+    "Mean ± std and per-fold test metrics of the CREMA-D cross-validation, which must have run `DEFAULT_RECIPE`."
+    for config in sorted(Path(cv_dir).glob("fold_*/config.json")):
+        recorded = recorded_recipe(json.loads(config.read_text())["settings"])
+        if recorded != DEFAULT_RECIPE: raise SystemExit(f"{config}: {recorded}, not the default model's recipe")
     table = summarize(cv_dir)
     folds = [i for i in table.index if i.startswith("fold_")]
     nice = pd.DataFrame({"mean ± std": [f"{table.loc['mean', m]:.3f} ± {table.loc['std', m]:.3f}"
@@ -77,13 +81,14 @@ def main(argv=None):
               f"UA change int8 vs fp32 ≤ {TARGETS['ua_change_points']} points":
                   abs(fidelity.ua_change_points[0]) <= TARGETS["ua_change_points"]}
     for line, ok in checks.items(): print(("met:    " if ok else "missed: ") + line)
+    loso_command = f"distilser loso --cremad CREMA-D {recipe_options(DEFAULT_RECIPE)} --out {args.cv}"
     stamp = f"{date.today()}, `nice .venv/bin/python bench/default_model.py --cv {args.cv} --ravdess RAVDESS`"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS/"default_model_cv.md").write_text(
         "# Default model: speaker-independent five-fold cross-validation on CREMA-D\n\n" + cv.to_markdown() + "\n\n"
         f"{LABEL}. CREMA-D's 91 actors dealt into five buckets; each fold tests one, validates (early stopping, best "
         f"epoch) on the next and trains on the other three; test metrics; std over folds (ddof 1). Recipe: "
-        f"`distilser loso --cremad CREMA-D --backbone offline:melcnn --lr 1e-3 --window-seconds 4`; {stamp}.\n")
+        f"`{loso_command}`; {stamp}.\n")
     (RESULTS/"default_model_ravdess.md").write_text(
         "# Default model on RAVDESS (cross-corpus) and its int8 file\n\n" + ravdess.to_markdown() + "\n\n"
         + fidelity.to_markdown(index=False) + "\n\n" + sizes.to_markdown(index=False, floatfmt=".2f") + "\n\n"
@@ -99,9 +104,7 @@ def main(argv=None):
               "int8 against fp32 on RAVDESS": fidelity.to_markdown(index=False),
               f"Latency on one 4 s window ({cpu_label()})":
                   pd.DataFrame(speed).to_markdown(index=False, floatfmt=".3g")}
-    command = ("distilser default-model --cremad CREMA-D --ravdess RAVDESS --out models/" + DEFAULT_MODEL +
-               "\ndistilser loso --cremad CREMA-D --backbone offline:melcnn --lr 1e-3 --window-seconds 4 "
-               "--out runs/cremad_cv")
+    command = f"distilser default-model --cremad CREMA-D --ravdess RAVDESS --out models/{DEFAULT_MODEL}\n{loso_command}"
     (model_dir/"README.md").write_text(model_card(DEFAULT_MODEL, int8, command, tables))
     print((RESULTS/"default_model_ravdess.md").read_text())
 

@@ -8,7 +8,7 @@ What it does, for two models loaded with distilser's own code:
 - the full DistilHuBERT architecture with random weights (`offline:distilhubert`, 8 s window), speed and size only, as
   in bench/int8_speed.py: fp32 ONNX and the project's int8 ONNX (`export_onnx`, guard off), calibrated on --clips
   CREMA-D sample clips, agreement on as many others;
-- the shipped default model (models/cremad-melcnn-v1, 4 s window): its model.onnx and model.int8.onnx, and pte files
+- the shipped default model (models/cremad-melcnn-v2, 4 s window): its model.onnx and model.int8.onnx, and pte files
   calibrated and checked as `distilser export` does (`calibration_and_guard(training_audio(model))`: 256 training clips
   to calibrate, 512 others as the guard, floor 99.5 %), plus all four-class RAVDESS clips when a RAVDESS root is found.
 Each model goes through `torch.export` and `to_edge_transform_and_lower(..., XnnpackPartitioner())` as fp32 and as

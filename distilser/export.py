@@ -331,7 +331,7 @@ def quantize_int8(fp32_path,                        # the fp32 ONNX file, with i
     return write_metadata(out_path, {**read_metadata(fp32_path), 'quantization': json.dumps(record)})
 
 # %% ../nbs/07_export.ipynb #e0d276a3
-DEFAULT_MODEL = 'cremad-melcnn-v1'
+DEFAULT_MODEL = 'cremad-melcnn-v2'
 
 class CheckpointClassifier:
     "A distilser PyTorch checkpoint (a `save_pretrained` directory) with the interface of `OnnxClassifier`."

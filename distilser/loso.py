@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_loso.ipynb #23e2277c
 from __future__ import annotations
-import gc, json, logging, os, platform, shutil, tempfile, warnings
+import gc, json, logging, os, platform, shlex, shutil, tempfile, warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -19,14 +19,15 @@ from transformers.trainer_callback import PrinterCallback
 import distilser
 from .core import LABELS, LABEL2ID, RANDOM_WEIGHTS_NOTE, DistilserError, compute_metrics, log, write_atomic
 from .data import add_corpus_options, corpus_option, corpus_sources, load_corpora
-from .preprocessing import SAMPLE_RATE, WINDOW_SECONDS, CropCollator, SERDataset, input_contract
+from .preprocessing import SAMPLE_RATE, WINDOW_SECONDS, Augmenter, CropCollator, SERDataset, input_contract
 from .model import DISTILHUBERT_HUB_ID, is_random_weights, load_model, resolve_backbone
 from .loss import FocalLoss, balanced_alpha
 
 # %% auto #0
-__all__ = ['SUMMARY_METRICS', 'make_folds', 'split_fold', 'TrainingConfig', 'training_config', 'feature_extractor', 'train_model',
-           'model_window', 'clip_logits', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize',
-           'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
+__all__ = ['SUMMARY_METRICS', 'make_folds', 'split_fold', 'TrainingConfig', 'training_config', 'recorded_recipe',
+           'recipe_options', 'feature_extractor', 'train_model', 'model_window', 'clip_logits', 'predict',
+           'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError', 'loso_corpora',
+           'loso_command', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -67,6 +68,10 @@ class TrainingConfig:
         help="clips are cut to this window (never padded); recorded in the model for deployment"))
     seed: int = field(default=0, metadata=dict(help="seeds weights, augmentation, batches and the production split"))
     augment: bool = field(default=True, metadata=dict(help="augment the training clips (gain, noise, pitch, polarity)"))
+    snr_noise: float = field(default=0.0, metadata=dict(
+        help="share of training clips that also get noise at a random 5-30 dB SNR (not the paper's; default model 0.5)"))
+    tempo_change: float = field(default=0.0, metadata=dict(
+        help="share of training clips played 0.8-1.25x as fast at the same pitch (not the paper's)"))
     train_encoder: bool = field(default=False, metadata=dict(
         help="also train the convolutional feature encoder (frozen by default)"))
 
@@ -77,6 +82,24 @@ class TrainingConfig:
 def training_config(args) -> TrainingConfig:
     "The `TrainingConfig` in a command's parsed options (the parser has `HfArgumentParser(TrainingConfig)` as parent)."
     return TrainingConfig(**{f.name: getattr(args, f.name) for f in fields(TrainingConfig)})
+
+# %% ../nbs/04_loso.ipynb #ccf55625
+def recorded_recipe(settings: dict) -> TrainingConfig:
+    "The recipe in a run's recorded `settings`, in today's terms: a field added since takes its default (as it did)."
+    saved = dict(settings)
+    if "freeze_feature_encoder" in saved: saved["train_encoder"] = not saved.pop("freeze_feature_encoder")
+    return TrainingConfig(**{f.name: saved[f.name] for f in fields(TrainingConfig) if f.name in saved})
+
+# %% ../nbs/04_loso.ipynb #7e6b9e57
+def recipe_options(config: TrainingConfig) -> str:
+    "The options of `distilser loso`/`train` that turn the paper's recipe into `config`: the fields that differ."
+    options = []
+    for f in fields(TrainingConfig):
+        value, flag = getattr(config, f.name), f.name.replace("_", "-")
+        if value == f.default: continue
+        if isinstance(value, bool): options.append(f"--{flag}" if value else f"--no-{flag}")
+        else: options.append(f"--{flag} {shlex.quote(f'{value:g}' if isinstance(value, float) else str(value))}")
+    return " ".join(options)
 
 # %% ../nbs/04_loso.ipynb #a5d9604e
 def _trainer_metrics(eval_pred) -> dict:
@@ -89,6 +112,11 @@ def feature_extractor() -> Wav2Vec2FeatureExtractor:
     "The input settings in `transformers`' form: 16 kHz mono waveforms, no padding, no normalisation."
     return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=False,
                                     return_attention_mask=False)
+
+# %% ../nbs/04_loso.ipynb #5efdd3be
+def _augmenter(c: TrainingConfig) -> Augmenter | None:
+    "The training clips' augmenter of a recipe (none when `augment` is off), seeded with the recipe."
+    return Augmenter(c.seed, p=dict(snr=c.snr_noise, tempo=c.tempo_change)) if c.augment else None
 
 # %% ../nbs/04_loso.ipynb #947192b6
 def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
@@ -117,7 +145,7 @@ def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
     trainer = Trainer(
         model=model, args=args, data_collator=CropCollator(c.seed), compute_metrics=_trainer_metrics,
         processing_class=feature_extractor(),  # names the input for group_by_length
-        train_dataset=SERDataset(train_df, train=c.augment, seed=c.seed, window_seconds=c.window_seconds),
+        train_dataset=SERDataset(train_df, _augmenter(c), window_seconds=c.window_seconds),
         eval_dataset=SERDataset(val_df, window_seconds=c.window_seconds),
         compute_loss_func=lambda outputs, labels, num_items_in_batch=None: focal(outputs.logits, labels),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=c.patience)])
@@ -170,8 +198,9 @@ class SettingsMismatchError(DistilserError):
 def _saved_settings(fold_dir: Path) -> dict:
     "A finished fold's settings; those written before `TrainingConfig` existed are put in its terms."
     saved = json.loads((fold_dir/"config.json").read_text())["settings"]
-    if "freeze_feature_encoder" in saved: saved["train_encoder"] = not saved.pop("freeze_feature_encoder")
-    return {**asdict(TrainingConfig()), "model_overrides": None, **saved}  # unrecorded then: the default
+    recipe = asdict(recorded_recipe(saved))
+    saved.pop("freeze_feature_encoder", None)  # the old name of `train_encoder`, now in the recipe
+    return {"model_overrides": None, **saved, **recipe}  # unrecorded then: the default
 
 # %% ../nbs/04_loso.ipynb #33e2d28f
 def _check_settings(fold_dir: Path, settings: dict):

@@ -99,12 +99,13 @@ def plot_before_after(raw: np.ndarray, processed: np.ndarray, sr: int = SAMPLE_R
 
 # %% ../nbs/01_preprocessing.ipynb #10036af5
 class Augmenter:
-    "Seeded random gain (-18..+6 dB), Gaussian noise (amplitude 0.001-0.015), pitch shift (+-2 semitones), polarity."
+    "Seeded random gain, noise, pitch shift, polarity (the paper's); off by default: noise at an SNR, tempo change."
     def __init__(self, seed: int = 0, sr: int = SAMPLE_RATE, gain_db=(-18.0, 6.0), noise=(0.001, 0.015),
-                 semitones=2.0, p=None):
+                 semitones=2.0, snr_db=(5.0, 30.0), tempo=(0.8, 1.25), p=None):
         self.rng = np.random.default_rng(seed)
         self.sr, self.gain_db, self.noise, self.semitones = sr, gain_db, noise, semitones
-        self.p = {**dict(gain=0.5, noise=0.5, pitch=0.3, polarity=0.5), **(p or {})}
+        self.snr_db, self.tempo = snr_db, tempo
+        self.p = {**dict(gain=0.5, noise=0.5, pitch=0.3, polarity=0.5, snr=0.0, tempo=0.0), **(p or {})}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         rng, p = self.rng, self.p
@@ -112,29 +113,41 @@ class Augmenter:
         if rng.random() < p['gain']: x = x * np.float32(10 ** (rng.uniform(*self.gain_db) / 20))
         if rng.random() < p['noise']: x = x + rng.uniform(*self.noise) * rng.standard_normal(len(x)).astype(np.float32)
         if rng.random() < p['polarity']: x = -x
+        # no draw while off, so the paper's augmentation keeps its random stream (and its trained models)
+        if p['snr'] and rng.random() < p['snr']: x = self.noise_at_snr(x, rng.uniform(*self.snr_db))
+        if p['tempo'] and rng.random() < p['tempo']:  # log-uniform; a slowed clip is cut back to its length
+            x = self.time_stretch(x, float(np.exp(rng.uniform(*np.log(self.tempo)))))[:len(x)]
         return x.astype(np.float32)
 
-    def pitch_shift(self, x: np.ndarray, semitones: float, n_fft: int = 512) -> np.ndarray:
-        "`x` shifted by `semitones` (fractions allowed), same length."
+    def noise_at_snr(self, x: np.ndarray, snr_db: float) -> np.ndarray:
+        "`x` plus Gaussian noise `snr_db` below its own RMS level."
+        rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) + 1e-8
+        return (x + rms / 10 ** (snr_db / 20) * self.rng.standard_normal(len(x))).astype(np.float32)
+
+    def time_stretch(self, x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
+        "`x` played `rate` times as fast at the same pitch (torchaudio's phase vocoder): `len(x) / rate` samples."
         import math, torch, torchaudio.functional as AF  # training only: inference needs neither
-        rate = 2.0 ** (-semitones / 12)
         hop, window = n_fft // 4, torch.hann_window(n_fft)
         spec = torch.stft(torch.from_numpy(np.ascontiguousarray(x, np.float32)), n_fft, hop, window=window,
                           return_complex=True)
         advance = torch.linspace(0, math.pi * hop, spec.shape[-2])[..., None]
-        stretched = torch.istft(AF.phase_vocoder(spec, rate, advance), n_fft, hop, window=window,
-                                length=round(len(x) / rate))
-        y = soxr.resample(stretched.numpy(), self.sr / rate, self.sr, 'HQ')
+        return torch.istft(AF.phase_vocoder(spec, rate, advance), n_fft, hop, window=window,
+                           length=round(len(x) / rate)).numpy()
+
+    def pitch_shift(self, x: np.ndarray, semitones: float) -> np.ndarray:
+        "`x` shifted by `semitones` (fractions allowed), same length: stretched in time, then resampled back."
+        rate = 2.0 ** (-semitones / 12)
+        y = soxr.resample(self.time_stretch(x, rate), self.sr / rate, self.sr, 'HQ')
         return np.pad(y, (0, max(0, len(x) - len(y))))[:len(x)].astype(np.float32)
 
 # %% ../nbs/01_preprocessing.ipynb #d0169874
 class SERDataset:
     "Preprocessed clips of a manifest, cut to the window and never padded, as `{'input_values', 'labels'}`."
-    def __init__(self, manifest, train: bool = False, seed: int = 0, window_seconds: float = WINDOW_SECONDS):
+    def __init__(self, manifest, augmenter: Augmenter | None = None, window_seconds: float = WINDOW_SECONDS):
         from distilser.data import drop_unreadable
         self.df = drop_unreadable(manifest.reset_index(drop=True))
         if len(self.df) == 0: raise DistilserError('no readable audio in the manifest')
-        self.augment = Augmenter(seed) if train else None
+        self.augment = augmenter  # training clips only
         self.window_seconds, self.clips = window_seconds, {}
 
     def __len__(self): return len(self.df)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07b_pte.ipynb #3e2c693e
 from __future__ import annotations
-import copy, dataclasses, json, logging, tempfile
+import copy, dataclasses, itertools, json, logging, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -181,30 +181,35 @@ def float_modules(traced,                       # `traced_logits(model, window)`
                   floor: float = GUARD_FLOOR,   # the top-1 agreement int8 must reach on `guard`
                   max_float: int = MAX_FLOAT,   # at most this many modules kept in float to reach it
                   progress: bool = True,        # a tqdm bar over the trials (each lowers and runs a program)
-                 ) -> tuple[list, float]:       # (modules kept in float, the agreement their program reaches)
+                  program: Path | None = None,  # where the chosen trial's program is kept (default: nowhere)
+                 ) -> tuple[list, dict]:        # (modules kept in float, their program's `agreement` and `xnnpack`)
     """The Conv and Linear modules to keep in float so that the int8 program agrees with `reference` on `guard` at
     `floor`, chosen as `quantize_int8` chooses ONNX layers."""
     import torch
     from tqdm.auto import tqdm
     weighted = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)
     candidates = [n for n, m in traced[0].named_modules() if isinstance(m, weighted)]
-    with tempfile.TemporaryDirectory() as d, tqdm(desc='int8 guard', unit=' programs', disable=not progress,
-                                                  leave=False) as bar:
-        def trial(keep) -> tuple[float, float]:  # a lowered program, run by ExecuTorch
+    with tempfile.TemporaryDirectory(dir=program and Path(program).parent) as d, tqdm(
+            desc='int8 guard', unit=' programs', disable=not progress, leave=False) as bar:
+        names = itertools.count()  # one file per trial: the chosen one is kept (a disabled bar counts nothing)
+        def trial(keep) -> dict:  # a lowered program, run by ExecuTorch
             bar.update()
-            reached = _lowered_int8(traced, calibration, keep, Path(d)/'trial.pte', guard, reference)[1]
-            return reached['agreement'], reached['mean_logit_diff']
-        kept, shortlist, reached = [], [], trial([])[0]
-        while reached < floor and len(kept) < min(max_float, len(candidates)):
+            path = Path(d)/f'{next(names)}.pte'
+            delegation, reached = _lowered_int8(traced, calibration, keep, path, guard, reference)
+            return dict(reached, xnnpack=delegation, path=path)
+        kept, shortlist, chosen = [], [], trial([])
+        while chosen['agreement'] < floor and len(kept) < min(max_float, len(candidates)):
             if not shortlist:  # costliest first: each quantised alone, the others in float
                 cost = {c: _simulated_change(traced, calibration, guard, reference, [o for o in candidates if o != c])
                         for c in candidates}
                 shortlist = sorted(candidates, key=cost.get, reverse=True)[:2 * max_float]
             tried = {c: trial(kept + [c]) for c in shortlist if c not in kept}
-            best = max(tried, key=lambda c: (tried[c][0], -tried[c][1]))
-            kept, reached = kept + [best], tried[best][0]
-            log.info(f'int8 guard: {", ".join(kept)} in float: agreement {reached:.2%}')
-    return kept, reached
+            best = max(tried, key=lambda c: (tried[c]['agreement'], -tried[c]['mean_logit_diff']))
+            kept, chosen = kept + [best], tried[best]
+            log.info(f'int8 guard: {", ".join(kept)} in float: agreement {chosen["agreement"]:.2%}')
+        if program is not None:  # the export writes this program: lowering it once more would repeat the work
+            chosen['path'].replace(program); sidecar(chosen['path']).replace(sidecar(program))
+    return kept, {k: v for k, v in chosen.items() if k != 'path'}
 
 # %% ../nbs/07b_pte.ipynb #842a985f
 def export_pte(model,                             # a distilser PyTorch classifier (`load_model`)
@@ -224,10 +229,9 @@ def export_pte(model,                             # a distilser PyTorch classifi
     metadata = model_metadata(model, training_data)
     traced = traced_logits(model, float(metadata['window_seconds']))
     reference = clip_logits(model, guard)
-    kept, _ = float_modules(traced, calibration, guard, reference, floor, max_float, progress)
     with tempfile.TemporaryDirectory(dir=out_dir) as d:  # nothing is written to out_dir until it has passed
         tmp = Path(d)/'model.int8.pte'
-        delegation, reached = _lowered_int8(traced, calibration, kept, tmp, guard, reference)
+        kept, reached = float_modules(traced, calibration, guard, reference, floor, max_float, progress, program=tmp)
         if reached['agreement'] < floor and not allow_below_floor:
             raise QuantizationError(
                 f"{out_dir/'model.int8.pte'}: int8 agrees with fp32 on {reached['agreement']:.1%} of {len(guard)} "
@@ -235,7 +239,7 @@ def export_pte(model,                             # a distilser PyTorch classifi
                 f"raise --max-float, or pass --allow-below-floor to write it anyway")
         record = dict(recipe=PTE_RECIPE, calibration_clips=len(calibration), guard_clips=len(guard), floor=floor,
                       agreement=reached['agreement'], max_prob_diff=reached['max_prob_diff'], kept_float=kept,
-                      xnnpack=delegation)
+                      xnnpack=reached['xnnpack'])
         sidecar(tmp).write_text(json.dumps({**metadata, 'quantization': json.dumps(record)}, indent=1))
         int8 = tmp.replace(out_dir/tmp.name)
         sidecar(tmp).replace(sidecar(int8))

@@ -23,8 +23,8 @@ def plain(tmp_path_factory) -> dict:
 def test_wheel_carries_the_default_model(plain):
     import zipfile
     names = zipfile.ZipFile(plain['wheel']).namelist()
-    assert 'distilser/models/cremad-melcnn-v1/model.int8.onnx' in names
-    assert 'distilser/models/cremad-melcnn-v1/README.md' in names
+    assert 'distilser/models/cremad-melcnn-v2/model.int8.onnx' in names
+    assert 'distilser/models/cremad-melcnn-v2/README.md' in names
 
 
 def test_plain_install_is_small_and_has_no_torch(plain):
