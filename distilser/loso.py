@@ -69,7 +69,7 @@ class TrainingConfig:
     seed: int = field(default=0, metadata=dict(help="seeds weights, augmentation, batches and the production split"))
     augment: bool = field(default=True, metadata=dict(help="augment the training clips (gain, noise, pitch, polarity)"))
     snr_noise: float = field(default=0.0, metadata=dict(
-        help="share of training clips that also get noise at a random 5-30 dB SNR (not the paper's; default model 0.5)"))
+        help="share of training clips that get noise at a random 5-30 dB SNR (not the paper's; default model 0.5)"))
     tempo_change: float = field(default=0.0, metadata=dict(
         help="share of training clips played 0.8-1.25x as fast at the same pitch (not the paper's)"))
     train_encoder: bool = field(default=False, metadata=dict(
