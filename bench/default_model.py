@@ -7,7 +7,8 @@ evaluates the shipped fp32 and int8 files on all 672 four-class RAVDESS clips, t
 (interleaved, 1 and 2 threads), writes bench/results/default_model_*.md and the confusion figure, and rewrites the
 model card (models/<name>/README.md) with the same tables.
 
-    nice .venv/bin/python bench/default_model.py --cv runs/cremad_cv_v2 --ravdess ../shared/data/ravdess
+    nice .venv/bin/python bench/default_model.py --cv runs/cremad_cv_v2 --ravdess ../shared/data/ravdess \
+        --previous runs/cremad_cv   # optional: an earlier recipe's cross-validation, over the same folds
 """
 import argparse, json, os, shutil, time
 from datetime import date
@@ -21,7 +22,7 @@ from distilser.default_model import CREMAD_CITATION, DEFAULT_RECIPE, int8_fideli
 from distilser.evaluate import comparison_table, evaluate
 from distilser.export import DEFAULT_MODEL, OnnxClassifier
 from distilser.int8_speed import cpu_label, latencies
-from distilser.loso import SUMMARY_METRICS, recipe_options, recorded_recipe, summarize
+from distilser.loso import SUMMARY_METRICS, fold_metrics, recipe_options, recorded_recipe, summarize
 from distilser.preprocessing import SAMPLE_RATE, load_clip
 
 RESULTS = REPO_ROOT/"bench"/"results"
@@ -31,7 +32,7 @@ TARGETS = dict(cv_ua=0.60, ravdess_ua=0.46, recall_sadness=0.30, int8_mb=5.0, ag
 
 
 def cv_table(cv_dir) -> tuple[pd.DataFrame, float, str]:
-    """Mean ± std and per-fold test metrics of the CREMA-D cross-validation, which must have run `DEFAULT_RECIPE`, its
+    """Mean ± std and per-fold test metrics of a CREMA-D cross-validation, which must have run `DEFAULT_RECIPE`, its
     mean UA, and how many of its folds have finished (the run resumes fold by fold, so it may still be going)."""
     configs = [json.loads(p.read_text()) for p in sorted(Path(cv_dir).glob("fold_*/config.json"))]
     for config in configs:
@@ -47,6 +48,14 @@ def cv_table(cv_dir) -> tuple[pd.DataFrame, float, str]:
     return nice, float(table.loc["mean", "ua"]), f"{len(folds)} of {planned} folds finished"
 
 
+def previous_column(cv_dir, folds: list) -> pd.DataFrame:
+    "An earlier recipe's mean ± std over the same `folds` (the same actors), headed with the options that made it."
+    recipe = recorded_recipe(json.loads(next(Path(cv_dir).glob("fold_*/config.json")).read_text())["settings"])
+    m = fold_metrics(cv_dir).loc[folds, SUMMARY_METRICS]
+    return pd.DataFrame({f"earlier recipe, same folds: {recipe_options(recipe)}":
+                         [f"{m[c].mean():.3f} ± {m[c].std():.3f}" for c in SUMMARY_METRICS]}, index=SUMMARY_METRICS)
+
+
 def window_of_speech(seconds: float) -> np.ndarray:
     "Real CREMA-D speech, preprocessed clips put end to end, cut to `seconds`."
     clips = [load_clip(p) for p in cremad_manifest(sample_cremad_root()).path[:8]]
@@ -57,11 +66,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cv", required=True, help="the LOSO output directory of the CREMA-D cross-validation")
     p.add_argument("--ravdess", required=True, help="the full RAVDESS root (672 four-class clips)")
+    p.add_argument("--previous", help="an earlier recipe's cross-validation directory, its mean ± std shown beside")
     p.add_argument("--repeats", type=int, default=20)
     args = p.parse_args(argv)
     model_dir = REPO_ROOT/"models"/DEFAULT_MODEL
     fp32, int8 = model_dir/"model.onnx", model_dir/"model.int8.onnx"
     cv, cv_ua, finished = cv_table(args.cv)
+    if args.previous: cv = cv.join(previous_column(args.previous, [c for c in cv.columns if c.startswith('fold_')]))
     manifest = ravdess_manifest(args.ravdess)
     reports = REPO_ROOT/"runs"/"default_model_ravdess"
     results = {path.name: evaluate(path, manifest, out_dir=reports/path.stem, progress=False) for path in (fp32, int8)}
@@ -85,7 +96,8 @@ def main(argv=None):
                   abs(fidelity.ua_change_points[0]) <= TARGETS["ua_change_points"]}
     for line, ok in checks.items(): print(("met:    " if ok else "missed: ") + line)
     loso_command = f"distilser loso --cremad CREMA-D {recipe_options(DEFAULT_RECIPE)} --out {args.cv}"
-    stamp = f"{date.today()}, `nice .venv/bin/python bench/default_model.py --cv {args.cv} --ravdess RAVDESS`"
+    previous = f" --previous {args.previous}" if args.previous else ""
+    stamp = f"{date.today()}, `nice .venv/bin/python bench/default_model.py --cv {args.cv} --ravdess RAVDESS{previous}`"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS/"default_model_cv.md").write_text(
         "# Default model: speaker-independent five-fold cross-validation on CREMA-D\n\n" + cv.to_markdown() + "\n\n"
