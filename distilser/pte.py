@@ -205,6 +205,8 @@ def float_modules(traced,                       # `traced_logits(model, window)`
                 shortlist = sorted(candidates, key=cost.get, reverse=True)[:2 * max_float]
             tried = {c: trial(kept + [c]) for c in shortlist if c not in kept}
             best = max(tried, key=lambda c: (tried[c]['agreement'], -tried[c]['mean_logit_diff']))
+            for loser in [chosen, *tried.values()]:  # only the chosen program is kept: each may be tens of MB
+                if loser is not tried[best]: loser['path'].unlink(); sidecar(loser['path']).unlink()
             kept, chosen = kept + [best], tried[best]
             log.info(f'int8 guard: {", ".join(kept)} in float: agreement {chosen["agreement"]:.2%}')
         if program is not None:  # the export writes this program: lowering it once more would repeat the work
