@@ -12,9 +12,9 @@ import numpy as np
 log = logging.getLogger('distilser')
 
 # %% auto #0
-__all__ = ['log', 'LABELS', 'LABEL2ID', 'ID2LABEL', 'AROUSAL', 'EXTRAS', 'RANDOM_WEIGHTS_NOTE', 'DistilserError',
-           'MissingExtraError', 'missing_extra', 'pyplot', 'write_atomic', 'softmax', 'confusion_matrix',
-           'compute_metrics']
+__all__ = ['log', 'LABELS', 'LABEL2ID', 'ID2LABEL', 'AROUSAL', 'EXTRAS', 'RANDOM_WEIGHTS_NOTE', 'FROM_SCRATCH_NOTE',
+           'DistilserError', 'MissingExtraError', 'missing_extra', 'pyplot', 'write_atomic', 'softmax',
+           'confusion_matrix', 'compute_metrics']
 
 # %% ../nbs/00_core.ipynb #7194df01
 LABELS = ['anger', 'happiness', 'neutral', 'sadness']
@@ -97,3 +97,4 @@ def compute_metrics(y_true,         # true class ids (indices into `labels`)
 
 # %% ../nbs/00_core.ipynb #2699e77e
 RANDOM_WEIGHTS_NOTE = "random weights (offline configuration), not a result of the method"
+FROM_SCRATCH_NOTE = "trained from random weights (offline configuration), not the paper's pretrained DistilHuBERT"

@@ -17,13 +17,13 @@ from .core import LABELS, AROUSAL, DistilserError, log, write_atomic
 
 # %% auto #0
 __all__ = ['UNDECODABLE_AUDIO', 'AUDIO_EXTENSIONS', 'REPO_ROOT', 'RAVDESS_EMOTIONS', 'IEMOCAP_CATEGORIES', 'IEMOCAP_TO_LABEL',
-           'CREMAD_EMOTIONS', 'CREMAD_SENTENCES', 'CREMAD_LEVELS', 'CORPORA', 'PAPER_TABLE_I', 'LayoutError',
-           'audio_problem', 'drop_unreadable', 'audio_files', 'sample_ravdess_root', 'sample_cremad_root',
-           'full_ravdess_root', 'ravdess_manifest', 'parse_emo_evaluation', 'iemocap_manifest', 'cremad_manifest',
-           'make_iemocap_fixture', 'make_cremad_fixture', 'skipped_summary', 'ManifestError', 'parse_label_map',
-           'map_labels', 'keep_four_classes', 'folder_manifest', 'csv_manifest', 'load_corpora', 'corpus_option',
-           'add_label_map_option', 'add_corpus_options', 'corpus_sources', 'class_balance', 'speaker_counts',
-           'plot_speaker_counts']
+           'CREMAD_EMOTIONS', 'CREMAD_SENTENCES', 'CREMAD_LEVELS', 'CREMAD_VOTES', 'CORPORA', 'PAPER_TABLE_I',
+           'LayoutError', 'audio_problem', 'drop_unreadable', 'audio_files', 'sample_ravdess_root',
+           'sample_cremad_root', 'full_ravdess_root', 'ravdess_manifest', 'parse_emo_evaluation', 'iemocap_manifest',
+           'cremad_manifest', 'listener_confirmed', 'make_iemocap_fixture', 'make_cremad_fixture', 'skipped_summary',
+           'ManifestError', 'parse_label_map', 'map_labels', 'keep_four_classes', 'folder_manifest', 'csv_manifest',
+           'load_corpora', 'corpus_option', 'add_label_map_option', 'add_corpus_options', 'corpus_sources',
+           'class_balance', 'speaker_counts', 'plot_speaker_counts']
 
 # %% ../nbs/00_data.ipynb #b284ed40
 class LayoutError(DistilserError):
@@ -253,6 +253,16 @@ def _cremad_genders(root: Path) -> dict:
             return {str(a): str(s).lower() for a, s in zip(demo['ActorID'], demo['Sex'])}
     return {}
 
+# %% ../nbs/00_data.ipynb #14983d59
+CREMAD_VOTES = 'processedResults/summaryTable.csv'  # the crowd's ratings, as the CREMA-D release lays them out
+
+def _cremad_voice_votes(root: Path) -> dict:
+    for csv in (root/CREMAD_VOTES, root.parent/CREMAD_VOTES):
+        if csv.is_file():
+            table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+            return dict(zip(table['FileName'], table['VoiceVote']))
+    return {}
+
 # %% ../nbs/00_data.ipynb #498cc530
 def _cremad_hint(f: Path) -> str | None:
     parts = re.split(r'[_\-\s]+', f.name.split('.')[0].strip().upper())
@@ -268,7 +278,8 @@ def cremad_manifest(root, all_emotions=False) -> pd.DataFrame:
     unless `all_emotions`. Every other file there is in `attrs['skipped']` or counted in `attrs['excluded']`."""
     root = _existing_dir(root, 'CREMA-D')
     audio_dir = root/'AudioWAV' if (root/'AudioWAV').is_dir() else root
-    genders, rows, skipped, excluded, seen = _cremad_genders(root), [], [], [], {}
+    genders, votes = _cremad_genders(root), _cremad_voice_votes(root)
+    rows, skipped, excluded, seen = [], [], [], {}
     for f in audio_files(audio_dir):
         m = _CREMAD_NAME.match(f.stem) if f.suffix.lower() in AUDIO_EXTENSIONS else None
         if not m: skipped.append(_unexpected_name(f, _CREMAD_CONVENTION, _cremad_hint(f))); continue
@@ -278,11 +289,27 @@ def cremad_manifest(root, all_emotions=False) -> pd.DataFrame:
         label = CREMAD_EMOTIONS[emo]
         if label not in LABELS and not all_emotions: excluded.append(label); continue
         rows.append(dict(path=str(f), corpus='cremad', label=label, raw_label=emo, speaker=actor,
-                         gender=genders.get(actor, 'unknown'), group=actor, sentence=sentence, level=level))
+                         gender=genders.get(actor, 'unknown'), group=actor, sentence=sentence, level=level,
+                         voice_vote=votes.get(f.stem, '')))
     if not rows and not excluded:
         raise LayoutError(f'{root}: not a CREMA-D root: expected AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav, '
                           'e.g. AudioWAV/1001_DFA_ANG_XX.wav' + _others(skipped))
     return _manifest(rows, skipped, excluded)
+
+# %% ../nbs/00_data.ipynb #4d455d05
+def listener_confirmed(df: pd.DataFrame) -> pd.DataFrame:
+    "The clips of `df` listeners confirm: CREMA-D clips whose `voice_vote` names the acted emotion; all others."
+    crema = (df.corpus == 'cremad').to_numpy()
+    votes = (df['voice_vote'] if 'voice_vote' in df else pd.Series('', index=df.index)).fillna('').astype(str)
+    unrated = crema & (votes == '').to_numpy()
+    if unrated.any():
+        raise DistilserError(f'{df.path[unrated].iloc[0]}: no listener vote for this CREMA-D clip; put {CREMAD_VOTES} '
+                             'of the CREMA-D release in its root')
+    keep = ~crema | np.array([code[:1] in vote.split(':') for code, vote in zip(df.raw_label.astype(str), votes)])
+    dropped = df[~keep].label.value_counts().reindex(LABELS, fill_value=0)
+    log.info('listener-confirmed clips: %d of %d kept; left out: %s', keep.sum(), len(df),
+             ', '.join(f'{n} {label}' for label, n in dropped.items()))
+    return df[keep].reset_index(drop=True)
 
 # %% ../nbs/00_data.ipynb #5cf60ec5
 _FIXTURE_SOURCE = {'neu': '01', 'hap': '03', 'exc': '03', 'ang': '05', 'sad': '04', 'fru': '02', 'xxx': '01',

@@ -36,10 +36,13 @@ CREMAD_CITATION = ("CREMA-D: H. Cao, D. G. Cooper, M. K. Keutmann, R. C. Gur, A.
 
 # %% ../nbs/09a_default_model.ipynb #57fe1b82
 def mark_trained(checkpoint, description: str = DEFAULT_DESCRIPTION) -> Path:
-    "Record in a checkpoint's config that its weights were learnt from data (not random) and how to label its results."
-    path = Path(checkpoint)/"config.json"
+    "Record in a checkpoint's config and its training record that its weights were learnt from data, and their label."
+    path, record = Path(checkpoint)/"config.json", Path(checkpoint)/"metrics.json"
     config = json.loads(path.read_text())
     config.update(distilser_random_weights=False, distilser_description=description)
+    if record.is_file():
+        write_atomic(record, json.dumps({**json.loads(record.read_text()), "random_weights": False,
+                                         "note": description}, indent=2))
     return write_atomic(path, json.dumps(config, indent=2) + "\n")
 
 def train_default_model(cremad_root, # CREMA-D (AudioWAV/...)
@@ -53,7 +56,7 @@ def train_default_model(cremad_root, # CREMA-D (AudioWAV/...)
     result = train_production(production_manifest(cremad=cremad_root), out_dir, config, holdout=holdout,
                               split="speakers", progress=progress)
     mark_trained(out_dir, description)
-    return result
+    return {**result, "random_weights": False, "note": description}
 
 # %% ../nbs/09a_default_model.ipynb #9567f4a0
 def plot_learning_curve(checkpoint):

@@ -17,8 +17,8 @@ from transformers import (EarlyStoppingCallback, HfArgumentParser, Trainer, Trai
 from transformers.trainer_callback import PrinterCallback
 
 import distilser
-from .core import LABELS, LABEL2ID, RANDOM_WEIGHTS_NOTE, DistilserError, compute_metrics, log, write_atomic
-from .data import add_corpus_options, corpus_option, corpus_sources, load_corpora
+from .core import LABELS, LABEL2ID, FROM_SCRATCH_NOTE, DistilserError, compute_metrics, log, write_atomic
+from .data import add_corpus_options, corpus_option, corpus_sources, listener_confirmed, load_corpora
 from .preprocessing import SAMPLE_RATE, WINDOW_SECONDS, Augmenter, CropCollator, SERDataset, input_contract
 from .model import DISTILHUBERT_HUB_ID, is_random_weights, load_model, resolve_backbone
 from .loss import FocalLoss, balanced_alpha
@@ -72,6 +72,8 @@ class TrainingConfig:
         help="share of training clips that get noise at a random 5-30 dB SNR (not the paper's; default model 0.5)"))
     tempo_change: float = field(default=0.0, metadata=dict(
         help="share of training clips played 0.8-1.25x as fast at the same pitch (not the paper's)"))
+    confirmed_only: bool = field(default=False, metadata=dict(
+        help="train only on the CREMA-D clips whose voice listeners heard as acted (not the paper's)"))
     train_encoder: bool = field(default=False, metadata=dict(
         help="also train the convolutional feature encoder (frozen by default)"))
 
@@ -132,6 +134,7 @@ def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
     set_seed(c.seed)
     gpu = torch.cuda.is_available()
     model = load_model(c.backbone, freeze_feature_encoder=not c.train_encoder, **(model_overrides or {}))
+    if c.confirmed_only: train_df = listener_confirmed(train_df)
     focal = FocalLoss(balanced_alpha(train_df.label.map(LABEL2ID), len(LABELS)), c.gamma, c.label_smoothing)
     checkpoints = Path(out_dir)/"checkpoints"
     args = TrainingArguments(
@@ -235,12 +238,13 @@ def run_loso(manifest: pd.DataFrame, # clips with a `group` column (IEMOCAP sess
         train, val, test = split_fold(manifest, fold, extra_train)
         trainer, val_metrics = train_model(train, val, fold_dir, config, progress, model_overrides)
         preds, test_metrics = predict(trainer.model, test)
+        trained_on = trainer.train_dataset.df  # the clips the recipe kept
         record = dict(fold=fold, settings=settings, preprocessing=input_contract(config.window_seconds),
                       environment=_environment(),
                       validation_rule="test bucket k, validate bucket k+1 (cyclic), train on the rest",
-                      sizes=dict(train=len(train), validation=len(val), test=len(preds)),
-                      train_counts=train.label.value_counts().reindex(LABELS, fill_value=0).to_dict(),
-                      class_weights=dict(zip(LABELS, balanced_alpha(train.label.map(LABEL2ID)).tolist())),
+                      sizes=dict(train=len(trained_on), validation=len(val), test=len(preds)),
+                      train_counts=trained_on.label.value_counts().reindex(LABELS, fill_value=0).to_dict(),
+                      class_weights=dict(zip(LABELS, balanced_alpha(trained_on.label.map(LABEL2ID)).tolist())),
                       random_weights=is_random_weights(trainer.model))
         write_atomic(fold_dir/"config.json", json.dumps(record, indent=2, default=str))
         write_atomic(fold_dir/"predictions.csv", preds.to_csv(index=False))
@@ -270,7 +274,7 @@ def summarize(out_dir) -> pd.DataFrame:
     nice = pd.DataFrame({"mean ± std": spread,
                          **{f: folds.loc[f].map("{:.3f}".format).values for f in folds.index}}, index=SUMMARY_METRICS)
     nice.index.name = "metric"
-    title = f"# LOSO summary: {len(folds)} folds" + (f"\n\n**{RANDOM_WEIGHTS_NOTE}**" if random else "")
+    title = f"# LOSO summary: {len(folds)} folds" + (f"\n\n**{FROM_SCRATCH_NOTE}**" if random else "")
     write_atomic(out_dir/"summary.csv", table.to_csv(index_label="fold"))
     write_atomic(out_dir/"summary.md", title + "\n\n" + nice.to_markdown())
     return table

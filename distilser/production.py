@@ -16,7 +16,7 @@ from .core import LABELS, DistilserError, log, write_atomic
 from .data import add_corpus_options, corpus_sources, load_corpora
 from .preprocessing import input_contract
 from .model import is_random_weights
-from .core import RANDOM_WEIGHTS_NOTE
+from .core import FROM_SCRATCH_NOTE
 from .loso import TrainingConfig, feature_extractor, predict, train_model, training_config
 
 # %% auto #0
@@ -99,7 +99,8 @@ def train_production(manifest: pd.DataFrame, # the clips of every corpus given (
         write_atomic(out/"split"/f"{name}.csv", df.to_csv(index=False))
     trainer, val = train_model(train, held, out, config, progress=progress)
     predictions, metrics = predict(trainer.model, held)
-    data = describe_training_data(train, held, manifest.attrs.get("roots", {}), holdout, config.seed, by=split)
+    data = describe_training_data(trainer.train_dataset.df, held, manifest.attrs.get("roots", {}), holdout,
+                                  config.seed, by=split)  # the training clips the recipe kept
     model, random = trainer.model, is_random_weights(trainer.model)
     model.config.update(dict(distilser_training_data=data))
     model.save_pretrained(out)
@@ -115,7 +116,7 @@ def train_production(manifest: pd.DataFrame, # the clips of every corpus given (
               "gives the unbiased one") if split == "speakers" else ("the hold-out shares speakers with the training "
               "set (random split) and selects the best epoch: not comparable with LOSO figures")
     result = dict(held_out=metrics, paper=dict(PAPER_PRODUCTION, source=PAPER_PRODUCTION_SOURCE),
-                  random_weights=random, note=RANDOM_WEIGHTS_NOTE if random else None, backbone=config.backbone,
+                  random_weights=random, note=FROM_SCRATCH_NOTE if random else None, backbone=config.backbone,
                   n_held_out=len(predictions), caveat=caveat)
     write_atomic(out/"metrics.json", json.dumps(result, indent=2))
     return result
@@ -123,7 +124,7 @@ def train_production(manifest: pd.DataFrame, # the clips of every corpus given (
 # %% ../nbs/06_production.ipynb #e170406f
 def production_table(result: dict) -> pd.DataFrame:
     "Held-out WA and UA (percent) beside the paper's production figures, each column named by its source."
-    ours = "ours" + (f" ({RANDOM_WEIGHTS_NOTE})" if result["random_weights"] else "")
+    ours = "ours" + (f" ({result['note']})" if result["note"] else "")
     return pd.DataFrame({PAPER_PRODUCTION_SOURCE: [100 * PAPER_PRODUCTION[k] for k in ("wa", "ua")],
                          ours: [100 * result["held_out"][k] for k in ("wa", "ua")]},
                         index=["WA (held-out)", "UA (held-out)"]).round(2)
@@ -136,7 +137,7 @@ def train_command(args) -> int:
     print(production_table(result).to_string())
     print(f"{result['n_held_out']} held-out clips; checkpoint written to {args.out} "
           f"(next: distilser export {args.out} --out DIR)")
-    if result["random_weights"]: print(f"note: {RANDOM_WEIGHTS_NOTE}")
+    if result["note"]: print(f"note: {result['note']}")
     return 0
 
 def add_cli(subparsers):

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .core import LABELS, write_atomic
 from .data import cremad_manifest, iemocap_manifest
-from .core import RANDOM_WEIGHTS_NOTE
+from .core import FROM_SCRATCH_NOTE
 from transformers import HfArgumentParser
 
 from .loso import SUMMARY_METRICS, TrainingConfig, run_loso, training_config
@@ -86,7 +86,7 @@ def run_study(iemocap_root, # IEMOCAP_full_release: the five sessions are the fo
     only = run_loso(iemocap, out_dir/"iemocap_only", config=config, progress=progress)
     plus = run_loso(iemocap, out_dir/"iemocap_cremad", extra_train=cremad, config=config, progress=progress)
     random = any(json.loads(p.read_text()).get("random_weights") for p in out_dir.glob("*/fold_*/config.json"))
-    label = "ours: " + RANDOM_WEIGHTS_NOTE if random else "ours"
+    label = "ours: " + FROM_SCRATCH_NOTE if random else "ours"
     table = study_table(only, plus, label)
     write_atomic(out_dir/"study.csv", table.to_csv())
     flat = table.copy(); flat.columns = [f"{a}: {b}" for a, b in flat.columns]

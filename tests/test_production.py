@@ -13,7 +13,7 @@ from distilser.data import ravdess_manifest, make_iemocap_fixture, make_cremad_f
 from distilser.evaluate import predict_clips
 from distilser.export import OnnxClassifier, export_onnx, open_model, read_metadata
 from distilser.loso import TrainingConfig
-from distilser.core import RANDOM_WEIGHTS_NOTE, compute_metrics
+from distilser.core import FROM_SCRATCH_NOTE, compute_metrics
 from distilser.model import OFFLINE_TINY, RandomWeightsWarning, is_random_weights, load_model
 from distilser.production import PAPER_PRODUCTION, production_manifest, production_split
 
@@ -62,7 +62,7 @@ def test_train_writes_a_checkpoint(trained, subset_root):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RandomWeightsWarning)
         assert is_random_weights(load_model(out))
-    assert RANDOM_WEIGHTS_NOTE in r.stdout and 'cannot be evaluated cross-corpus' in r.stderr
+    assert FROM_SCRATCH_NOTE in r.stdout and 'cannot be evaluated cross-corpus' in r.stderr
 
 
 def test_split_files(trained, subset_root):
@@ -86,7 +86,7 @@ def test_metrics_json_matches_the_held_out_predictions(trained):
     assert np.sum(metrics['held_out']['confusion']) == len(preds) == metrics['n_held_out']
     assert {k: metrics['paper'][k] for k in ('wa', 'ua')} == PAPER_PRODUCTION == dict(wa=0.7548, ua=0.7640)
     assert 'Sec. V-A' in metrics['paper']['source']
-    assert metrics['random_weights'] is True and metrics['note'] == RANDOM_WEIGHTS_NOTE
+    assert metrics['random_weights'] is True and metrics["note"] == FROM_SCRATCH_NOTE
 
 
 def test_evaluation_of_the_checkpoint_matches_training_validation(trained):
