@@ -30,7 +30,8 @@ CREMA-D by this project) send most RAVDESS sadness to neutral. This script measu
 Each recipe's checkpoint is kept in `--work` (default `runs/sadness_transfer/recipe_<k>/`) and reused by a rerun when
 its recorded settings are the recipe's, so a stopped run resumes where it was.
 
-    nice .venv/bin/python bench/sadness_transfer.py --cremad /path/to/CREMA-D --ravdess ../shared/data/ravdess
+    nice .venv/bin/python bench/sadness_transfer.py --cremad /path/to/CREMA-D --ravdess ../shared/data/ravdess \
+        --cv runs/cremad_cv_v2   # optional: the default recipe's cross-validation, for its sad clips by level
 
 The CREMA-D root needs the release's `processedResults/summaryTable.csv` beside `AudioWAV/`. About 15 minutes on 2
 cores per recipe trained. Writes bench/results/sadness_transfer.md.
@@ -54,6 +55,7 @@ from distilser.production import production_split
 
 RESULTS = REPO_ROOT/"bench"/"results"
 RULE = 0.01  # a recipe may lose at most this much validation UA on CREMA-D against the one it would replace
+INTENSITIES = ["low", "medium", "high", "unspecified", "normal", "strong"]  # CREMA-D's levels, RAVDESS's intensities
 VALIDATION_UA, CONFIRMED_UA = "CREMA-D validation UA", "CREMA-D validation UA, listener-confirmed clips"
 
 # name: (the recipe, the validation figure its rule compares), in the order they were tried
@@ -101,12 +103,39 @@ def trained(cremad_root, checkpoint: Path, recipe) -> dict:
     return train_default_model(cremad_root, checkpoint, recipe, progress=False)["held_out"]
 
 
-def ravdess_recalls(checkpoint, ravdess: pd.DataFrame) -> dict:
-    "Recall of each class and UA of a checkpoint on the RAVDESS four-class clips."
+def ravdess_predictions(checkpoint, ravdess: pd.DataFrame) -> np.ndarray:
+    "The class a checkpoint predicts for each RAVDESS clip."
     model = open_model(checkpoint)
-    predicted = np.array(model.labels)[model.clip_logits([load_clip(p, 4.0) for p in ravdess.path]).argmax(1)]
+    return np.array(model.labels)[model.clip_logits([load_clip(p, 4.0) for p in ravdess.path]).argmax(1)]
+
+
+def ravdess_recalls(predicted: np.ndarray, ravdess: pd.DataFrame) -> dict:
+    "Recall of each class and UA of a model's predictions on the RAVDESS four-class clips."
     recalls = {f"ravdess recall {l}": float(np.mean(predicted[ravdess.label.to_numpy() == l] == l)) for l in LABELS}
     return {"ravdess UA": float(np.mean(list(recalls.values()))), **recalls}
+
+
+def sadness_by_intensity(corpus: str, df: pd.DataFrame, predicted, intensity) -> pd.DataFrame:
+    "What a model calls a corpus's sad clips: their number and the share of each predicted class, per intensity."
+    sad = (df.label == "sadness").to_numpy()
+    shares = pd.crosstab(np.asarray(intensity)[sad], np.asarray(predicted)[sad], normalize="index")
+    table = shares.reindex(columns=LABELS, fill_value=0.0).rename(columns=lambda l: f"called {l}")
+    table.insert(0, "clips", pd.Series(np.asarray(intensity)[sad]).value_counts())
+    table = table.reindex([level for level in INTENSITIES if level in table.index])
+    table.index = [f"{corpus}, {level}" for level in table.index]
+    return table
+
+
+def cv_sadness(cv_dir, cremad: pd.DataFrame) -> pd.DataFrame:
+    "CREMA-D's sad clips by level, as the default recipe's cross-validation (each clip tested once) called them."
+    for config in Path(cv_dir).glob("fold_*/config.json"):
+        if recorded_recipe(json.loads(config.read_text())["settings"]) != DEFAULT_RECIPE:
+            raise SystemExit(f"{config}: not the default recipe's cross-validation")
+    tested = pd.concat([pd.read_csv(f) for f in Path(cv_dir).glob("fold_*/predictions.csv")])
+    levels = dict(zip(cremad.path.map(lambda p: Path(p).name), cremad.level))
+    level = tested.path.map(lambda p: levels[Path(p).name]).map({"LO": "low", "MD": "medium", "HI": "high",
+                                                                "XX": "unspecified"})
+    return sadness_by_intensity("CREMA-D (cross-validation)", tested, tested.predicted, level)
 
 
 def validation_scores(checkpoint, held: pd.DataFrame) -> dict:
@@ -135,6 +164,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cremad", required=True, help="the CREMA-D root the default model was trained on")
     ap.add_argument("--ravdess", required=True, help="the RAVDESS root (all 672 four-class clips)")
+    ap.add_argument("--cv", type=Path, help="the default recipe's CREMA-D cross-validation (distilser loso --out DIR): "
+                    "its sad clips by level, beside RAVDESS's by intensity")
     ap.add_argument("--work", default=REPO_ROOT/"runs"/"sadness_transfer", type=Path,
                     help="where each recipe's checkpoint is kept (and reused by a rerun)")
     args = ap.parse_args(argv)
@@ -147,7 +178,11 @@ def main(argv=None):
     for i, (name, (recipe, _)) in enumerate(RECIPES.items()):
         checkpoint = args.work/f"recipe_{i + 1}"/"checkpoint"
         held_out = trained(args.cremad, checkpoint, recipe)
-        rows[name] = validation_scores(checkpoint, held) | ravdess_recalls(checkpoint, ravdess)
+        predicted = ravdess_predictions(checkpoint, ravdess)
+        rows[name] = validation_scores(checkpoint, held) | ravdess_recalls(predicted, ravdess)
+        if recipe == DEFAULT_RECIPE:
+            by_intensity = sadness_by_intensity("RAVDESS (shipped recipe)", ravdess, predicted,
+                                                ravdess.intensity.map({1: "normal", 2: "strong"}))
         assert abs(rows[name][VALIDATION_UA] - held_out["ua"]) < 1e-9, "the split is not the one it was trained with"
         records.append(json.loads((checkpoint/"training.json").read_text())["training_data"])
         rows[name]["training clips"] = records[-1]["n_train"]
@@ -155,6 +190,8 @@ def main(argv=None):
     table = pd.DataFrame(rows).T.astype({"training clips": int})
     table = table[["training clips"] + [c for c in table if c != "training clips"]]
     print(table.round(3))
+    if args.cv: by_intensity = pd.concat([cv_sadness(args.cv, cremad), by_intensity])
+    print(by_intensity)
     split = {(r["n_held_out"], r["split"]) for r in records}
     assert len(split) == 1, f"the recipes were validated on different actors: {split}"
     (n_held_out, how), = split
@@ -162,7 +199,7 @@ def main(argv=None):
             f"its variants above), the same CREMA-D actors ({how}: {n_held_out} validation clips; "
             f"the training clips each recipe kept are in the table), seed 0, PyTorch checkpoints; RAVDESS: all {len(ravdess)} four-class clips (cross-corpus, never "
             f"used to decide). CPU: {cpu_label()}; load average {load:.1f} at the start; {date.today()}; "
-            f"`nice .venv/bin/python bench/sadness_transfer.py --cremad CREMA-D --ravdess RAVDESS`, "
+            f"`nice .venv/bin/python bench/sadness_transfer.py --cremad CREMA-D --ravdess RAVDESS --cv DIR`, "
             f"{(time.time() - t0) / 60:.1f} min (checkpoints already in `--work` are reused, not retrained).")
     md = "\n\n".join([
         "**Levels and lengths of the preprocessed clips the model sees** (median over clips; dB of mean square, full "
@@ -173,7 +210,10 @@ def main(argv=None):
         "**The recipes, in the order they were tried**", table.round(3).to_markdown(),
         "Decision rule (declared before each run): a recipe replaces the last one adopted if its CREMA-D validation "
         f"UA >= that recipe's - {RULE}; for the listener-confirmed recipe, both UAs on the validation clips listeners "
-        "confirm.", "\n".join(f"- {v}" for v in verdicts(table)), note]) + "\n"
+        "confirm.", "\n".join(f"- {v}" for v in verdicts(table)),
+        "**Where the sad clips go, by the intensity the actors were asked for** (share of the clips called each class; "
+        "CREMA-D: every clip once, in the fold that tested it; RAVDESS: the shipped recipe's checkpoint above)",
+        by_intensity.round(2).to_markdown(), note]) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS/"sadness_transfer.md").write_text(md)
     print(md)
