@@ -55,7 +55,10 @@ from distilser.production import production_split
 
 RESULTS = REPO_ROOT/"bench"/"results"
 RULE = 0.01  # a recipe may lose at most this much validation UA on CREMA-D against the one it would replace
-INTENSITIES = ["low", "medium", "high", "unspecified", "normal", "strong"]  # CREMA-D's levels, RAVDESS's intensities
+# the intensity the actors were asked for, in words: CREMA-D's levels, then RAVDESS's intensities
+CREMAD_INTENSITY, RAVDESS_INTENSITY = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}, {1: "normal",
+                                                                                                         2: "strong"}
+INTENSITIES = [*CREMAD_INTENSITY.values(), *RAVDESS_INTENSITY.values()]
 VALIDATION_UA, CONFIRMED_UA = "CREMA-D validation UA", "CREMA-D validation UA, listener-confirmed clips"
 
 # name: (the recipe, the validation figure its rule compares), in the order they were tried
@@ -92,6 +95,19 @@ def listener_agreement(cremad: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({label: {"clips": len(g), "listeners confirm": g.path.isin(confirmed).mean(),
                                  "heard as neutral": (g.voice_vote == "N").mean()}
                          for label, g in cremad.groupby("label")}).T.astype({"clips": int})
+
+
+def sad_levels(cremad: pd.DataFrame, ravdess: pd.DataFrame, per_level: int = 100) -> pd.DataFrame:
+    "The diagnostic's medians over the sad clips, per corpus and intensity (up to `per_level` clips of each)."
+    rows = []
+    for corpus, df, intensity in [("CREMA-D", cremad, cremad.level.map(CREMAD_INTENSITY)),
+                                  ("RAVDESS", ravdess, ravdess.intensity.map(RAVDESS_INTENSITY))]:
+        sad = df.assign(intensity=intensity)[df.label == "sadness"]
+        sample = pd.concat([g.sample(min(len(g), per_level), random_state=0) for _, g in sad.groupby("intensity")])
+        rows += [dict(corpus=corpus, intensity=level, **levels(load_clip(path, 60.0)))
+                 for path, level in zip(sample.path, sample.intensity)]
+    table = pd.DataFrame(rows).groupby(["corpus", "intensity"]).median().round(2)
+    return table.reindex(sorted(table.index, key=lambda key: (key[0], INTENSITIES.index(key[1]))))
 
 
 def trained(cremad_root, checkpoint: Path, recipe) -> dict:
@@ -133,8 +149,7 @@ def cv_sadness(cv_dir, cremad: pd.DataFrame) -> pd.DataFrame:
             raise SystemExit(f"{config}: not the default recipe's cross-validation")
     tested = pd.concat([pd.read_csv(f) for f in Path(cv_dir).glob("fold_*/predictions.csv")])
     levels = dict(zip(cremad.path.map(lambda p: Path(p).name), cremad.level))
-    level = tested.path.map(lambda p: levels[Path(p).name]).map({"LO": "low", "MD": "medium", "HI": "high",
-                                                                "XX": "unspecified"})
+    level = tested.path.map(lambda p: levels[Path(p).name]).map(CREMAD_INTENSITY)
     return sadness_by_intensity("CREMA-D (cross-validation)", tested, tested.predicted, level)
 
 
@@ -171,8 +186,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     t0, load = time.time(), os.getloadavg()[0]
     cremad, ravdess = cremad_manifest(args.cremad), ravdess_manifest(args.ravdess)
-    levels_table, agreement = diagnostic(cremad, ravdess), listener_agreement(cremad)
-    print(levels_table, agreement, sep="\n")
+    levels_table, sad_table, agreement = diagnostic(cremad, ravdess), sad_levels(cremad, ravdess), \
+        listener_agreement(cremad)
+    print(levels_table, sad_table, agreement, sep="\n")
     held = production_split(cremad, DEFAULT_HOLDOUT, DEFAULT_RECIPE.seed, by="speakers")[1]
     rows, records = {}, []
     for i, (name, (recipe, _)) in enumerate(RECIPES.items()):
@@ -182,7 +198,7 @@ def main(argv=None):
         rows[name] = validation_scores(checkpoint, held) | ravdess_recalls(predicted, ravdess)
         if recipe == DEFAULT_RECIPE:
             by_intensity = sadness_by_intensity("RAVDESS (shipped recipe)", ravdess, predicted,
-                                                ravdess.intensity.map({1: "normal", 2: "strong"}))
+                                                ravdess.intensity.map(RAVDESS_INTENSITY))
         assert abs(rows[name][VALIDATION_UA] - held_out["ua"]) < 1e-9, "the split is not the one it was trained with"
         records.append(json.loads((checkpoint/"training.json").read_text())["training_data"])
         rows[name]["training clips"] = records[-1]["n_train"]
@@ -213,7 +229,9 @@ def main(argv=None):
         "confirm.", "\n".join(f"- {v}" for v in verdicts(table)),
         "**Where the sad clips go, by the intensity the actors were asked for** (share of the clips called each class; "
         "CREMA-D: every clip once, in the fold that tested it; RAVDESS: the shipped recipe's checkpoint above)",
-        by_intensity.round(2).to_markdown(), note]) + "\n"
+        by_intensity.round(2).to_markdown(),
+        "**The sad clips' levels and lengths, by the intensity the actors were asked for** (the first table's "
+        "medians, over up to 100 sad clips of each intensity)", sad_table.to_markdown(), note]) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS/"sadness_transfer.md").write_text(md)
     print(md)
