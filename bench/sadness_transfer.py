@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from distilser.core import LABELS
+from distilser.core import LABEL2ID, LABELS, compute_metrics
 from distilser.data import REPO_ROOT, cremad_manifest, listener_confirmed, ravdess_manifest
 from distilser.default_model import DEFAULT_HOLDOUT, DEFAULT_RECIPE, train_default_model
 from distilser.export import open_model
@@ -157,9 +157,9 @@ def validation_scores(checkpoint, held: pd.DataFrame) -> dict:
     "UA and WA of a checkpoint on the held-out CREMA-D actors' clips, and UA on those listeners confirm."
     model = open_model(checkpoint).model
     predictions, metrics = predict(model, held)
-    confirmed = predictions.path.isin(set(listener_confirmed(held).path))
-    recalls = [np.mean(g.predicted == label) for label, g in predictions[confirmed].groupby("label")]
-    return {VALIDATION_UA: metrics["ua"], "CREMA-D validation WA": metrics["wa"], CONFIRMED_UA: float(np.mean(recalls))}
+    confirmed = predictions[predictions.path.isin(set(listener_confirmed(held).path))]
+    confirmed_ua = compute_metrics(confirmed.label.map(LABEL2ID), confirmed.predicted.map(LABEL2ID))["ua"]
+    return {VALIDATION_UA: metrics["ua"], "CREMA-D validation WA": metrics["wa"], CONFIRMED_UA: confirmed_ua}
 
 
 def verdicts(table: pd.DataFrame) -> list[str]:

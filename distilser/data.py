@@ -245,23 +245,24 @@ CREMAD_LEVELS = ('LO', 'MD', 'HI', 'XX')
 _CREMAD_NAME = re.compile(rf"^(\d{{4}})_([A-Z]{{3}})_({'|'.join(CREMAD_EMOTIONS)})_({'|'.join(CREMAD_LEVELS)})$")
 _CREMAD_CONVENTION = 'CREMA-D names are <actor>_<sentence>_<emotion>_<level>.wav with level LO, MD, HI or XX'
 
+# %% ../nbs/00_data.ipynb #e3e3b8ed
+def _cremad_table(root: Path, name: str) -> pd.DataFrame | None:
+    "A table of the CREMA-D release (`name` relative to its root), beside the clips' folder or above it; None if absent."
+    for csv in (root/name, root.parent/name):
+        if csv.is_file(): return pd.read_csv(csv, dtype=str, keep_default_na=False)
+    return None
+
 # %% ../nbs/00_data.ipynb #a164b696
 def _cremad_genders(root: Path) -> dict:
-    for csv in (root/'VideoDemographics.csv', root.parent/'VideoDemographics.csv'):
-        if csv.is_file():
-            demo = pd.read_csv(csv)
-            return {str(a): str(s).lower() for a, s in zip(demo['ActorID'], demo['Sex'])}
-    return {}
+    demo = _cremad_table(root, 'VideoDemographics.csv')
+    return {} if demo is None else {a: s.lower() for a, s in zip(demo['ActorID'], demo['Sex'])}
 
 # %% ../nbs/00_data.ipynb #14983d59
 CREMAD_VOTES = 'processedResults/summaryTable.csv'  # the crowd's ratings, as the CREMA-D release lays them out
 
 def _cremad_voice_votes(root: Path) -> dict:
-    for csv in (root/CREMAD_VOTES, root.parent/CREMAD_VOTES):
-        if csv.is_file():
-            table = pd.read_csv(csv, dtype=str, keep_default_na=False)
-            return dict(zip(table['FileName'], table['VoiceVote']))
-    return {}
+    table = _cremad_table(root, CREMAD_VOTES)
+    return {} if table is None else dict(zip(table['FileName'], table['VoiceVote']))
 
 # %% ../nbs/00_data.ipynb #498cc530
 def _cremad_hint(f: Path) -> str | None:
