@@ -247,7 +247,7 @@ _CREMAD_CONVENTION = 'CREMA-D names are <actor>_<sentence>_<emotion>_<level>.wav
 
 # %% ../nbs/00_data.ipynb #e3e3b8ed
 def _cremad_table(root: Path, name: str) -> pd.DataFrame | None:
-    "A table of the CREMA-D release (`name` relative to its root), beside the clips' folder or above it; None if absent."
+    "A table of the CREMA-D release (`name` relative to its root), beside the clips' folder or above; None if absent."
     for csv in (root/name, root.parent/name):
         if csv.is_file(): return pd.read_csv(csv, dtype=str, keep_default_na=False)
     return None
