@@ -9,12 +9,16 @@ CREMA-D by this project) send most RAVDESS sadness to neutral. This script measu
    sentences in every emotion and every RAVDESS actor the same two, so a class's length is its speaking rate). A
    trait in which CREMA-D's classes differ and RAVDESS's do not is a cue that does not travel between corpora.
    Beside it, how CREMA-D's crowd heard each class: the share of clips whose voice-only vote
-   (`processedResults/summaryTable.csv`) names the acted emotion, and the share heard as neutral.
+   (`processedResults/summaryTable.csv`) names the acted emotion, and the share heard as neutral. And the voice: with
+   librosa's pYIN (the bench extra), each class's median pitch against the same speaker's neutral clips, its pitch
+   range and its share of voiced frames, and the same for the sad clips by the intensity the actors were asked for.
 2. Recipes, each trained on the same actors with the same seed (the default model's split), in the order they were
    tried, each judged by a rule declared here before it ran: a recipe replaces the last one adopted only if its
    validation UA on the held-out CREMA-D actors is at least that recipe's minus 0.01 (the fourth: on the held-out
    clips listeners confirm, see below). RAVDESS figures are printed beside them for the record, never for the
-   decision.
+   decision. Beside each recipe, how well its p(sadness) ranks sad clips above neutral ones (ROC AUC), on CREMA-D
+   validation and on RAVDESS: a model that ranks them well there but calls too few sad only needs a threshold; one
+   at 0.5 has no cue for RAVDESS's sadness at all.
    - `cremad-melcnn-v1`'s recipe: the paper's augmentation only.
    - `+ SNR noise`: also Gaussian noise at a random 5-30 dB signal-to-noise ratio relative to each clip (half of the
      clips), which blurs how far speech stands above its floor. It passed its rule and is `DEFAULT_RECIPE` now
@@ -33,16 +37,19 @@ its recorded settings are the recipe's, so a stopped run resumes where it was.
     nice .venv/bin/python bench/sadness_transfer.py --cremad /path/to/CREMA-D --ravdess ../shared/data/ravdess \
         --cv runs/cremad_cv_v2   # optional: the default recipe's cross-validation, for its sad clips by level
 
-The CREMA-D root needs the release's `processedResults/summaryTable.csv` beside `AudioWAV/`. About 15 minutes on 2
-cores per recipe trained. Writes bench/results/sadness_transfer.md.
+The CREMA-D root needs the release's `processedResults/summaryTable.csv` beside `AudioWAV/`; librosa comes with
+`pip install -e '.[bench]'`. About 15 minutes on 2 cores per recipe trained, 4 for the pitch tables. Writes
+bench/results/sadness_transfer.md.
 """
 import argparse, json, os, time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from distilser.core import LABEL2ID, LABELS, compute_metrics
 from distilser.data import REPO_ROOT, cremad_manifest, listener_confirmed, ravdess_manifest
@@ -50,7 +57,7 @@ from distilser.default_model import DEFAULT_HOLDOUT, DEFAULT_RECIPE, train_defau
 from distilser.export import open_model
 from distilser.int8_speed import cpu_label
 from distilser.loso import predict, recorded_recipe
-from distilser.preprocessing import SAMPLE_RATE, load_clip
+from distilser.preprocessing import SAMPLE_RATE, Augmenter, load_audio, load_clip, trim_silence
 from distilser.production import production_split
 
 RESULTS = REPO_ROOT/"bench"/"results"
@@ -60,6 +67,7 @@ CREMAD_INTENSITY, RAVDESS_INTENSITY = {"LO": "low", "MD": "medium", "HI": "high"
                                                                                                          2: "strong"}
 INTENSITIES = [*CREMAD_INTENSITY.values(), *RAVDESS_INTENSITY.values()]
 VALIDATION_UA, CONFIRMED_UA = "CREMA-D validation UA", "CREMA-D validation UA, listener-confirmed clips"
+VALIDATION_AUC, RAVDESS_AUC = "CREMA-D validation AUC sad vs neutral", "ravdess AUC sad vs neutral"
 
 # name: (the recipe, the validation figure its rule compares), in the order they were tried
 RECIPES = {
@@ -110,25 +118,78 @@ def sad_levels(cremad: pd.DataFrame, ravdess: pd.DataFrame, per_level: int = 100
     return table.reindex(sorted(table.index, key=lambda key: (key[0], INTENSITIES.index(key[1]))))
 
 
+def recording(path) -> np.ndarray:
+    "A clip as recorded, trimmed of leading and trailing silence (before the model's pre-emphasis, which weakens F0)."
+    return trim_silence(load_audio(path))
+
+
+def pitch(x: np.ndarray, fmin: float = 60.0, fmax: float = 500.0) -> dict:
+    """A recording's median F0, its range (semitones from the 10th to the 90th percentile) and its share of voiced
+    frames, by librosa's pYIN."""
+    f0, voiced, _ = librosa.pyin(x, fmin=fmin, fmax=fmax, sr=SAMPLE_RATE, frame_length=1024)
+    semitones = 12 * np.log2(f0[voiced])
+    spread = np.percentile(semitones, 90) - np.percentile(semitones, 10) if len(semitones) >= 5 else np.nan
+    return dict(f0_hz=np.median(f0[voiced]) if len(semitones) else np.nan, range_st=spread, voiced=voiced.mean())
+
+
+def pitch_table(cremad: pd.DataFrame, ravdess: pd.DataFrame, actors: int = 16) -> pd.DataFrame:
+    """Median pitch against the speaker's own neutral clips (semitones), pitch range and voiced share per corpus and
+    class, and for the sad clips per intensity: all RAVDESS clips, every clip of `actors` random CREMA-D actors."""
+    chosen = np.random.default_rng(0).choice(sorted(cremad.speaker.unique()), actors, replace=False)
+    rows = []
+    for corpus, df, intensity in [("CREMA-D", cremad, cremad.level.map(CREMAD_INTENSITY)),
+                                  ("RAVDESS", ravdess, ravdess.intensity.map(RAVDESS_INTENSITY))]:
+        df = df.assign(intensity=intensity)
+        if corpus == "CREMA-D": df = df[df.speaker.isin(chosen)]
+        rows += [dict(corpus=corpus, speaker=r.speaker, label=r.label, intensity=r.intensity,
+                      **pitch(recording(r.path))) for r in df.itertuples()]
+    d = pd.DataFrame(rows)
+    neutral = d[d.label == "neutral"].groupby(["corpus", "speaker"]).f0_hz.median().rename("neutral_hz")
+    d = d.join(neutral, on=["corpus", "speaker"])
+    d["pitch vs own neutral (st)"] = 12 * np.log2(d.f0_hz / d.neutral_hz)
+    d = d.rename(columns={"range_st": "pitch range (st)", "voiced": "voiced share"})
+    d["clips"] = d.label.where(d.label != "sadness", "sadness, " + d.intensity)
+    columns = ["pitch vs own neutral (st)", "pitch range (st)", "voiced share"]
+    table = pd.concat([d.groupby(["corpus", "label"])[columns].median(),
+                       d[d.label == "sadness"].groupby(["corpus", "clips"])[columns].median()])
+    table.insert(0, "n", pd.concat([d.groupby(["corpus", "label"]).size(),
+                                    d[d.label == "sadness"].groupby(["corpus", "clips"]).size()]))
+    order = [*LABELS, *[f"sadness, {level}" for level in INTENSITIES]]
+    return table.reindex(sorted(table.index, key=lambda key: (key[0], order.index(key[1])))).round(2)
+
+
+def voicing_under_noise(ravdess: pd.DataFrame, snrs=(20.0, 12.0), per_class: int = 48) -> pd.DataFrame:
+    """pYIN's median voiced share of RAVDESS's neutral and sad recordings, as they are and with Gaussian noise at each
+    SNR in `snrs` (the SNR noise of the recipes): how much of a low voiced share background noise alone explains."""
+    noise, table = Augmenter(0), {}
+    for label in ["neutral", "sadness"]:
+        clips = [recording(p) for p in ravdess[ravdess.label == label].path.sample(per_class, random_state=0)]
+        voiced = lambda xs: np.median([pitch(x)["voiced"] for x in xs])
+        table[f"RAVDESS {label}"] = {"as recorded": voiced(clips), **{
+            f"noise at {snr:g} dB SNR": voiced([noise.noise_at_snr(x, snr) for x in clips]) for snr in snrs}}
+    return pd.DataFrame(table).T.round(2)
+
+
 def trained(cremad_root, checkpoint: Path, recipe) -> dict:
     "The held-out metrics of `recipe` trained into `checkpoint`; a checkpoint already there with its records is kept."
     if (checkpoint/"metrics.json").is_file():
         recorded = recorded_recipe(json.loads((checkpoint/"training.json").read_text())["settings"])
-        if recorded != recipe: raise SystemExit(f"{checkpoint}: trained with {recorded}, not {recipe}; use another --work")
+        if recorded != recipe:
+            raise SystemExit(f"{checkpoint}: trained with {recorded}, not {recipe}; use another --work")
         return json.loads((checkpoint/"metrics.json").read_text())["held_out"]
     return train_default_model(cremad_root, checkpoint, recipe, progress=False)["held_out"]
 
 
-def ravdess_predictions(checkpoint, ravdess: pd.DataFrame) -> np.ndarray:
-    "The class a checkpoint predicts for each RAVDESS clip."
-    model = open_model(checkpoint)
-    return np.array(model.labels)[model.clip_logits([load_clip(p, 4.0) for p in ravdess.path]).argmax(1)]
+def sadness_auc(predictions: pd.DataFrame) -> float:
+    "How well a model's p(sadness) ranks the sad clips above the neutral ones (ROC AUC; 0.5: no better than chance)."
+    pair = predictions[predictions.label.isin(["sadness", "neutral"])]
+    return float(roc_auc_score(pair.label == "sadness", pair.p_sadness))
 
 
-def ravdess_recalls(predicted: np.ndarray, ravdess: pd.DataFrame) -> dict:
-    "Recall of each class and UA of a model's predictions on the RAVDESS four-class clips."
-    recalls = {f"ravdess recall {l}": float(np.mean(predicted[ravdess.label.to_numpy() == l] == l)) for l in LABELS}
-    return {"ravdess UA": float(np.mean(list(recalls.values()))), **recalls}
+def ravdess_scores(predictions: pd.DataFrame) -> dict:
+    "UA, the recall of each class and the sad-vs-neutral AUC of a model's predictions on the RAVDESS clips."
+    recalls = {f"ravdess recall {l}": float(np.mean(g.predicted == l)) for l, g in predictions.groupby("label")}
+    return {"ravdess UA": float(np.mean(list(recalls.values()))), **recalls, RAVDESS_AUC: sadness_auc(predictions)}
 
 
 def sadness_by_intensity(corpus: str, df: pd.DataFrame, predicted, intensity) -> pd.DataFrame:
@@ -154,12 +215,13 @@ def cv_sadness(cv_dir, cremad: pd.DataFrame) -> pd.DataFrame:
 
 
 def validation_scores(checkpoint, held: pd.DataFrame) -> dict:
-    "UA and WA of a checkpoint on the held-out CREMA-D actors' clips, and UA on those listeners confirm."
+    "UA, WA, sad-vs-neutral AUC of a checkpoint on the held-out CREMA-D actors; UA on the clips listeners confirm."
     model = open_model(checkpoint).model
     predictions, metrics = predict(model, held)
     confirmed = predictions[predictions.path.isin(set(listener_confirmed(held).path))]
     confirmed_ua = compute_metrics(confirmed.label.map(LABEL2ID), confirmed.predicted.map(LABEL2ID))["ua"]
-    return {VALIDATION_UA: metrics["ua"], "CREMA-D validation WA": metrics["wa"], CONFIRMED_UA: confirmed_ua}
+    return {VALIDATION_UA: metrics["ua"], "CREMA-D validation WA": metrics["wa"], CONFIRMED_UA: confirmed_ua,
+            VALIDATION_AUC: sadness_auc(predictions)}
 
 
 def verdicts(table: pd.DataFrame) -> list[str]:
@@ -188,16 +250,17 @@ def main(argv=None):
     cremad, ravdess = cremad_manifest(args.cremad), ravdess_manifest(args.ravdess)
     levels_table, sad_table, agreement = diagnostic(cremad, ravdess), sad_levels(cremad, ravdess), \
         listener_agreement(cremad)
-    print(levels_table, sad_table, agreement, sep="\n")
+    voice, voicing = pitch_table(cremad, ravdess), voicing_under_noise(ravdess)
+    print(levels_table, sad_table, agreement, voice, voicing, sep="\n")
     held = production_split(cremad, DEFAULT_HOLDOUT, DEFAULT_RECIPE.seed, by="speakers")[1]
     rows, records = {}, []
     for i, (name, (recipe, _)) in enumerate(RECIPES.items()):
         checkpoint = args.work/f"recipe_{i + 1}"/"checkpoint"
         held_out = trained(args.cremad, checkpoint, recipe)
-        predicted = ravdess_predictions(checkpoint, ravdess)
-        rows[name] = validation_scores(checkpoint, held) | ravdess_recalls(predicted, ravdess)
+        predictions = predict(open_model(checkpoint).model, ravdess)[0]
+        rows[name] = validation_scores(checkpoint, held) | ravdess_scores(predictions)
         if recipe == DEFAULT_RECIPE:
-            by_intensity = sadness_by_intensity("RAVDESS (shipped recipe)", ravdess, predicted,
+            by_intensity = sadness_by_intensity("RAVDESS (shipped recipe)", ravdess, predictions.predicted,
                                                 ravdess.intensity.map(RAVDESS_INTENSITY))
         assert abs(rows[name][VALIDATION_UA] - held_out["ua"]) < 1e-9, "the split is not the one it was trained with"
         records.append(json.loads((checkpoint/"training.json").read_text())["training_data"])
@@ -213,7 +276,8 @@ def main(argv=None):
     (n_held_out, how), = split
     note = (f"Every recipe: log-mel CNN from random weights, lr 1e-3, 4 s windows, focal loss (`DEFAULT_RECIPE` and "
             f"its variants above), the same CREMA-D actors ({how}: {n_held_out} validation clips; "
-            f"the training clips each recipe kept are in the table), seed 0, PyTorch checkpoints; RAVDESS: all {len(ravdess)} four-class clips (cross-corpus, never "
+            f"the training clips each recipe kept are in the table), seed 0, PyTorch checkpoints; RAVDESS: all "
+            f"{len(ravdess)} four-class clips (cross-corpus, never "
             f"used to decide). CPU: {cpu_label()}; load average {load:.1f} at the start; {date.today()}; "
             f"`nice .venv/bin/python bench/sadness_transfer.py --cremad CREMA-D --ravdess RAVDESS --cv DIR`, "
             f"{(time.time() - t0) / 60:.1f} min (checkpoints already in `--work` are reused, not retrained).")
@@ -223,6 +287,13 @@ def main(argv=None):
         levels_table.to_markdown(),
         "**How CREMA-D's crowd heard each acted class** (voice only; `processedResults/summaryTable.csv`, all clips)",
         agreement.round(3).to_markdown(),
+        "**The voice: pitch and voicing by class, and of the sad clips by intensity** (medians over clips; pitch "
+        "against the median of the same speaker's neutral clips, in semitones; range: 10th to 90th percentile of a "
+        "clip's voiced frames; voiced share: frames pYIN calls voiced; RAVDESS: all clips, CREMA-D: every clip of 16 "
+        "random actors)", voice.to_markdown(),
+        "**How much of a low voiced share noise alone explains** (pYIN's median voiced share of 48 RAVDESS "
+        "recordings of each class, as recorded and with Gaussian noise below each clip's level)",
+        voicing.to_markdown(),
         "**The recipes, in the order they were tried**", table.round(3).to_markdown(),
         "Decision rule (declared before each run): a recipe replaces the last one adopted if its CREMA-D validation "
         f"UA >= that recipe's - {RULE}; for the listener-confirmed recipe, both UAs on the validation clips listeners "
