@@ -105,12 +105,17 @@ def listener_agreement(cremad: pd.DataFrame) -> pd.DataFrame:
                          for label, g in cremad.groupby("label")}).T.astype({"clips": int})
 
 
+def with_intensity(cremad: pd.DataFrame, ravdess: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    "Each corpus by name, with the intensity its actors were asked for in words (column `intensity`)."
+    return [("CREMA-D", cremad.assign(intensity=cremad.level.map(CREMAD_INTENSITY))),
+            ("RAVDESS", ravdess.assign(intensity=ravdess.intensity.map(RAVDESS_INTENSITY)))]
+
+
 def sad_levels(cremad: pd.DataFrame, ravdess: pd.DataFrame, per_level: int = 100) -> pd.DataFrame:
     "The diagnostic's medians over the sad clips, per corpus and intensity (up to `per_level` clips of each)."
     rows = []
-    for corpus, df, intensity in [("CREMA-D", cremad, cremad.level.map(CREMAD_INTENSITY)),
-                                  ("RAVDESS", ravdess, ravdess.intensity.map(RAVDESS_INTENSITY))]:
-        sad = df.assign(intensity=intensity)[df.label == "sadness"]
+    for corpus, df in with_intensity(cremad, ravdess):
+        sad = df[df.label == "sadness"]
         sample = pd.concat([g.sample(min(len(g), per_level), random_state=0) for _, g in sad.groupby("intensity")])
         rows += [dict(corpus=corpus, intensity=level, **levels(load_clip(path, 60.0)))
                  for path, level in zip(sample.path, sample.intensity)]
@@ -137,10 +142,7 @@ def pitch_table(cremad: pd.DataFrame, ravdess: pd.DataFrame, actors: int = 16) -
     class, and for the sad clips per intensity: all RAVDESS clips, every clip of `actors` random CREMA-D actors."""
     chosen = np.random.default_rng(0).choice(sorted(cremad.speaker.unique()), actors, replace=False)
     rows = []
-    for corpus, df, intensity in [("CREMA-D", cremad, cremad.level.map(CREMAD_INTENSITY)),
-                                  ("RAVDESS", ravdess, ravdess.intensity.map(RAVDESS_INTENSITY))]:
-        df = df.assign(intensity=intensity)
-        if corpus == "CREMA-D": df = df[df.speaker.isin(chosen)]
+    for corpus, df in with_intensity(cremad[cremad.speaker.isin(chosen)], ravdess):
         rows += [dict(corpus=corpus, speaker=r.speaker, label=r.label, intensity=r.intensity,
                       **pitch(recording(r.path))) for r in df.itertuples()]
     d = pd.DataFrame(rows)
@@ -162,9 +164,9 @@ def voicing_under_noise(ravdess: pd.DataFrame, snrs=(20.0, 12.0), per_class: int
     """pYIN's median voiced share of RAVDESS's neutral and sad recordings, as they are and with Gaussian noise at each
     SNR in `snrs` (the SNR noise of the recipes): how much of a low voiced share background noise alone explains."""
     noise, table = Augmenter(0), {}
+    def voiced(clips): return np.median([pitch(x)["voiced"] for x in clips])
     for label in ["neutral", "sadness"]:
         clips = [recording(p) for p in ravdess[ravdess.label == label].path.sample(per_class, random_state=0)]
-        voiced = lambda xs: np.median([pitch(x)["voiced"] for x in xs])
         table[f"RAVDESS {label}"] = {"as recorded": voiced(clips), **{
             f"noise at {snr:g} dB SNR": voiced([noise.noise_at_snr(x, snr) for x in clips]) for snr in snrs}}
     return pd.DataFrame(table).T.round(2)

@@ -86,7 +86,7 @@ def test_metrics_json_matches_the_held_out_predictions(trained):
     assert np.sum(metrics['held_out']['confusion']) == len(preds) == metrics['n_held_out']
     assert {k: metrics['paper'][k] for k in ('wa', 'ua')} == PAPER_PRODUCTION == dict(wa=0.7548, ua=0.7640)
     assert 'Sec. V-A' in metrics['paper']['source']
-    assert metrics['random_weights'] is True and metrics["note"] == FROM_SCRATCH_NOTE
+    assert metrics['random_weights'] is True and metrics['note'] == FROM_SCRATCH_NOTE
 
 
 def test_evaluation_of_the_checkpoint_matches_training_validation(trained):
