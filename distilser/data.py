@@ -98,20 +98,23 @@ def _manifest(rows: list[dict], skipped: list[tuple], excluded: list[str]) -> pd
 import distilser
 REPO_ROOT = Path(distilser.__file__).resolve().parent.parent  # the checkout, for an editable install
 
+def _committed_sample(folder: str, corpus: str) -> Path:
+    "The sample `data/<folder>` of the checkout; a `LayoutError` naming `corpus` when it is not there."
+    root = REPO_ROOT/'data'/folder
+    if not root.is_dir():
+        raise LayoutError(f'{root}: the {corpus} sample is missing (it ships with the distilser repository)')
+    return root
+
 def sample_ravdess_root() -> Path:
     "The RAVDESS subset committed with the repository (136 clips of actors 01-08, CC BY-NC-SA 4.0)."
-    root = REPO_ROOT/'data'/'ravdess_subset'
-    if not root.is_dir():
-        raise LayoutError(f'{root}: the RAVDESS subset is missing (it ships with the distilser repository)')
-    return root
+    return _committed_sample('ravdess_subset', 'RAVDESS')
+
 
 # %% ../nbs/00_data.ipynb #2a7a28d3
 def sample_cremad_root() -> Path:
     "The CREMA-D sample committed with the repository (120 four-class clips of actors 1001, 1002, 1013, 1015, ODbL)."
-    root = REPO_ROOT/'data'/'cremad_subset'
-    if not root.is_dir():
-        raise LayoutError(f'{root}: the CREMA-D sample is missing (it ships with the distilser repository)')
-    return root
+    return _committed_sample('cremad_subset', 'CREMA-D')
+
 
 # %% ../nbs/00_data.ipynb #a68819ee
 def full_ravdess_root() -> Path | None:
