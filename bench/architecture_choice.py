@@ -7,7 +7,7 @@ schedule, batch 16, 4 s windows, never padded) for the same number of epochs, ev
 seed of --seeds (a candidate that stays at chance with one seed may learn with another), and the best validation UA
 and the wall time are reported. RAVDESS, the cross-corpus test, is never used.
 
-    nice .venv/bin/python bench/architecture_choice.py --cremad /path/to/CREMA-D     # about 40 minutes on 2 cores
+    nice .venv/bin/python bench/architecture_choice.py --cremad /path/to/CREMA-D     # about 25 minutes on 2 cores
 """
 import argparse, os, tempfile, time, warnings
 from dataclasses import replace

@@ -24,7 +24,7 @@ import distilser.loso as loso
 from distilser.core import LABEL2ID, compute_metrics
 from distilser.data import full_ravdess_root, ravdess_manifest
 from distilser.int8_speed import cpu_label, median_times
-from distilser.loso import TrainingConfig, make_folds, train_model
+from distilser.loso import TrainingConfig, train_model
 from distilser.model import OFFLINE_DISTILHUBERT, OFFLINE_TINY, RandomWeightsWarning, load_model
 from distilser.preprocessing import SAMPLE_RATE, CropCollator, load_clip
 
@@ -67,15 +67,16 @@ def policy_runs(train, val, clips, y, seeds) -> pd.DataFrame:
         for policy, collator in [("unpadded (distilser)", CropCollator),
                                  ("padded to 4 s with mask (paper)", PadCollator)]:
             loso.CropCollator = collator  # the only difference between the two trainings
-            with tempfile.TemporaryDirectory() as d:
-                config = TrainingConfig(backbone=OFFLINE_TINY, epochs=10, lr=1e-3, window_seconds=WINDOW,
-                                        augment=False, train_encoder=True, seed=seed)
-                trainer, _ = train_model(train, val, d, config, model_overrides=LEARNER, progress=False)
+            config = TrainingConfig(backbone=OFFLINE_TINY, epochs=10, lr=1e-3, window_seconds=WINDOW,
+                                    augment=False, train_encoder=True, seed=seed)
+            try:
+                with tempfile.TemporaryDirectory() as d:
+                    trainer, _ = train_model(train, val, d, config, model_overrides=LEARNER, progress=False)
+            finally: loso.CropCollator = CropCollator
             for how in ("alone", "padded, with mask", "padded, no mask"):
                 ua = compute_metrics(y, logits(trainer.model, clips, how).argmax(1))["ua"]
                 rows.append(dict(trained=policy, seed=seed, deployed=how, test_ua=ua))
                 print(rows[-1], flush=True)
-    loso.CropCollator = CropCollator
     return pd.DataFrame(rows)
 
 
