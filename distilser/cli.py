@@ -42,7 +42,7 @@ def add_manifest_cli(sub):
 # %% ../nbs/10_cli.ipynb #7a25b602
 # subcommand: the module that adds it
 COMMANDS = {'analyze': 'batch', 'evaluate': 'evaluate', 'export': 'pte', 'bench': 'int8_speed',
-            'train': 'production', 'loso': 'loso', 'study': 'study', 'default-model': 'default_model'}
+            'train': 'production', 'loso': 'loso', 'loco': 'loco', 'study': 'study', 'default-model': 'default_model'}
 
 def _not_installed(sub, command: str, library: str):
     "A stand-in for `command` when its module needs `library`: running it says which extra to install, in one line."

@@ -6,24 +6,28 @@
 from __future__ import annotations
 import difflib, inspect, os, re
 from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
+import soxr
 
 
 from .core import LABELS, AROUSAL, DistilserError, log, write_atomic
 
 # %% auto #0
 __all__ = ['UNDECODABLE_AUDIO', 'AUDIO_EXTENSIONS', 'REPO_ROOT', 'RAVDESS_EMOTIONS', 'IEMOCAP_CATEGORIES', 'IEMOCAP_TO_LABEL',
-           'CREMAD_EMOTIONS', 'CREMAD_SENTENCES', 'CREMAD_LEVELS', 'CREMAD_VOTES', 'CORPORA', 'PAPER_TABLE_I',
-           'LayoutError', 'audio_problem', 'drop_unreadable', 'audio_files', 'sample_ravdess_root',
+           'CREMAD_EMOTIONS', 'CREMAD_SENTENCES', 'CREMAD_LEVELS', 'CREMAD_VOTES', 'NAMED_CORPORA', 'CORPORA',
+           'PAPER_TABLE_I', 'LayoutError', 'audio_problem', 'drop_unreadable', 'audio_files', 'sample_ravdess_root',
            'sample_cremad_root', 'full_ravdess_root', 'ravdess_manifest', 'parse_emo_evaluation', 'iemocap_manifest',
            'cremad_manifest', 'listener_confirmed', 'make_iemocap_fixture', 'make_cremad_fixture', 'skipped_summary',
-           'ManifestError', 'parse_label_map', 'map_labels', 'keep_four_classes', 'folder_manifest', 'csv_manifest',
-           'load_corpora', 'corpus_option', 'add_label_map_option', 'add_corpus_options', 'corpus_sources',
-           'class_balance', 'speaker_counts', 'plot_speaker_counts']
+           'NamedCorpus', 'named_corpus_manifest', 'make_named_fixture', 'ManifestError', 'parse_label_map',
+           'map_labels', 'keep_four_classes', 'folder_manifest', 'csv_manifest', 'load_corpora', 'corpus_option',
+           'add_label_map_option', 'add_corpus_options', 'corpus_sources', 'class_balance', 'speaker_counts',
+           'plot_speaker_counts']
 
 # %% ../nbs/00_data.ipynb #b284ed40
 class LayoutError(DistilserError):
@@ -382,6 +386,130 @@ def skipped_summary(df: pd.DataFrame, limit: int = 20) -> str:
     lines.append(f"excluded by design: {plural(n, 'clip')} ({per_label})" if excluded else 'excluded by design: none')
     return '\n'.join(lines)
 
+# %% ../nbs/00_data.ipynb #6ed365ea
+@dataclass(frozen=True)
+class NamedCorpus:
+    "A corpus whose file names carry the emotion and the speaker: how to read it, and what to know before using it."
+    key: str                 # its name in `CORPORA` and on the command line (`--emodb ROOT`)
+    title: str               # how its authors name it
+    language: str
+    pattern: str             # a clip's file stem, with named groups `emotion`, `speaker` and, where named, `gender`
+    convention: str          # the scheme in words, for the message about a file that does not follow it
+    emotions: dict           # emotion code in the name (lower case) -> label (one of the four, or another emotion)
+    clip_folders: tuple = () # where the clips lie below a copy's root (the first that exists; else the root itself)
+    folder_labels: dict = field(default_factory=dict)  # label folder name (lower case) -> the label of its clips
+    genders: dict = field(default_factory=dict)  # gender code, or speaker, -> 'female' / 'male'
+    citation: str = ''
+    licence: str = ''
+    source: str = ''         # where a copy can be had, and which of its folders hold the clips
+    shippable: bool = True   # whether a model trained on it may ship (its licence allows a derived model)
+
+    def match(self, stem: str):
+        "The match of a file stem with the scheme (case-insensitive), or None."
+        return re.fullmatch(self.pattern, stem, flags=re.IGNORECASE)
+
+# %% ../nbs/00_data.ipynb #11ef07da
+NAMED_CORPORA = {c.key: c for c in [
+    NamedCorpus('ased', 'ASED v1', 'Amharic',
+                r'(?P<emotion>[nfhsa])[1-5]-\d\d-\d\d-(?P<gender>0[12])-(?P<speaker>\d\d)',
+                'ASED names are xn-yy-aa-gg-bb.wav: emotion letter and folder number, sentence, repetition, '
+                'gender (01 female, 02 male), speaker',
+                {'n': 'neutral', 'f': 'fear', 'h': 'happiness', 's': 'sadness', 'a': 'anger'},
+                folder_labels={'01neutral': 'neutral', '02fearful': 'fear', '03happy': 'happiness',
+                               '04sad': 'sadness', '05angry': 'anger'},
+                genders={'01': 'female', '02': 'male'},
+                citation='E. A. Retta et al., A New Amharic Speech Emotion Dataset and Classification Benchmark, '
+                         'ACM Trans. Asian and Low-Resource Language Information Processing 22(1), 2023',
+                licence='none stated: research use', source='github:wgwangang/ASED_V1 (01Neutral/ ... 05Angry/)'),
+    NamedCorpus('urdu', 'URDU', 'Urdu (natural talk-show speech)',
+                r'S(?P<speaker>(?P<gender>[MF])\d+)_F\d+_(?P<emotion>[AHNS])\d+',
+                'URDU names are SGX_FXX_EYY.wav: gender M/F and speaker number, file number, emotion A/H/N/S',
+                {'a': 'anger', 'h': 'happiness', 'n': 'neutral', 's': 'sadness'},
+                folder_labels={'angry': 'anger', 'happy': 'happiness', 'neutral': 'neutral', 'sad': 'sadness'},
+                genders={'m': 'male', 'f': 'female'},
+                citation='S. Latif, A. Qayyum, M. Usman, J. Qadir, Cross Lingual Speech Emotion Recognition: Urdu '
+                         'vs. Western Languages, FIT 2018',
+                licence='research use only (its README)', source='github:siddiquelatif/URDU-Dataset (Angry/ ... Sad/)'),
+    NamedCorpus('emovo', 'EMOVO', 'Italian',
+                r'(?P<emotion>dis|gio|neu|pau|rab|sor|tri)-(?P<speaker>(?P<gender>[fm])\d)-[a-z]\d',
+                'EMOVO names are emo-speaker-sentence.wav, e.g. rab-f1-b1.wav',
+                {'dis': 'disgust', 'gio': 'happiness', 'neu': 'neutral', 'pau': 'fear', 'rab': 'anger',
+                 'sor': 'surprise', 'tri': 'sadness'},
+                clip_folders=('data/EMOVO', 'EMOVO'), genders={'m': 'male', 'f': 'female'},
+                citation='G. Costantini, I. Iaderola, A. Paoloni, M. Todisco, EMOVO Corpus: an Italian Emotional '
+                         'Speech Database, LREC 2014',
+                licence='research use (check its terms)', source='github:fp1acm8/SER (data/EMOVO/)'),
+    NamedCorpus('emodb', 'EmoDB', 'German',
+                r'(?P<speaker>\d\d)[ab]\d\d(?P<emotion>[WLEAFTN])[a-z]',
+                'EmoDB names are 03a01Fa.wav: speaker, text, emotion letter (W L E A F T N), version',
+                {'w': 'anger', 'l': 'boredom', 'e': 'disgust', 'a': 'fear', 'f': 'happiness', 't': 'sadness',
+                 'n': 'neutral'},
+                clip_folders=('wav',),
+                genders={'03': 'male', '08': 'female', '09': 'female', '10': 'male', '11': 'male', '12': 'male',
+                         '13': 'female', '14': 'female', '15': 'male', '16': 'female'},
+                citation='F. Burkhardt, A. Paeschke, M. Rolfes, W. Sendlmeier, B. Weiss, A Database of German '
+                         'Emotional Speech, Interspeech 2005',
+                licence='research use (check its terms)',
+                source='github:sylaschacko/voice-emotion-analysis (wav/, a 22.05 kHz copy)'),
+    NamedCorpus('turev', 'TurEV-DB', 'Turkish (single words)',
+                r'(?P<speaker>\d{4})_(?P<emotion>kz|mt|sk|hl)_.+',
+                'TurEV-DB names are <speaker>_<emotion kz/mt/sk/hl>_<word>.wav',
+                {'kz': 'anger', 'mt': 'happiness', 'sk': 'neutral', 'hl': 'sadness'},
+                clip_folders=('Sound Source',),
+                folder_labels={'angry': 'anger', 'calm': 'neutral', 'happy': 'happiness', 'sad': 'sadness'},
+                citation='S. F. Canpolat, Z. Ormanoglu, D. Zeyrek, Turkish Emotion Voice Database (TurEV-DB), '
+                         'SLTU-CCURL 2020',
+                licence='CC BY-NC-ND 4.0 (its README; its LICENSE file says GPL-3.0): studies only',
+                source='github:Xeonen/TurEV-DB (Sound Source/)', shippable=False),
+]}
+
+# %% ../nbs/00_data.ipynb #f8e96e03
+def named_corpus_manifest(corpus: NamedCorpus | str,  # a `NamedCorpus`, or its key in `NAMED_CORPORA`
+                          root,                        # a copy of the corpus (its clip folder, or a folder above it)
+                          all_emotions: bool = False,  # keep the emotions outside the four
+                         ) -> pd.DataFrame:
+    """One row per clip of `corpus` below `root`; four classes unless `all_emotions`. Every other audio file there is
+    in `attrs['skipped']` with why (a name outside the scheme, a clip in another emotion's folder) or counted in
+    `attrs['excluded']`."""
+    c = NAMED_CORPORA[corpus] if isinstance(corpus, str) else corpus
+    root = _existing_dir(root, c.title)
+    clips = next((root/f for f in c.clip_folders if (root/f).is_dir()), root)
+    rows, skipped, excluded = [], [], []
+    for f in audio_files(clips, recursive=True):
+        m = c.match(f.stem) if f.suffix.lower() in AUDIO_EXTENSIONS else None
+        if not m: skipped.append(_unexpected_name(f, c.convention, None)); continue
+        label, folder = c.emotions[m['emotion'].lower()], c.folder_labels.get(f.parent.name.lower())
+        if folder and folder != label:
+            skipped.append((str(f), f'named {label} but in the folder {f.parent.name} ({folder})')); continue
+        if label not in LABELS and not all_emotions: excluded.append(label); continue
+        gender = c.genders.get((m.groupdict().get('gender') or m['speaker']).lower(), 'unknown')
+        speaker = f"{c.key}-{m['speaker'].upper()}"
+        rows.append(dict(path=str(f), corpus=c.key, label=label, raw_label=m['emotion'], speaker=speaker,
+                         gender=gender, group=speaker))
+    if not rows and not excluded:
+        raise LayoutError(f'{root}: not a {c.title} root: no clip named as {c.convention}' + _others(skipped))
+    return _manifest(rows, skipped, excluded)
+
+# %% ../nbs/00_data.ipynb #8424c022
+def make_named_fixture(corpus: NamedCorpus | str,  # a `NamedCorpus`, or its key in `NAMED_CORPORA`
+                       dest,                        # the folder to write the copy's root in
+                       names: list[str],            # clip paths below the clip folder, in the corpus's scheme
+                       sample_rate: int = 16_000,
+                      ) -> Path:
+    """Write a small copy of `corpus` below `dest/<key>`: each of `names` (in its clip folder) as real speech of the
+    emotion its name carries (a RAVDESS clip, resampled to `sample_rate`); returns the copy's root."""
+    c = NAMED_CORPORA[corpus] if isinstance(corpus, str) else corpus
+    root, clip = Path(dest)/c.key, _ClipSource()
+    by_label = {v: k for k, v in RAVDESS_EMOTIONS.items()}
+    for name in names:
+        m = c.match(Path(name).stem)
+        label = c.emotions[m['emotion'].lower()] if m else 'calm'
+        x, sr = clip(by_label.get(label, '02'))
+        f = root/(c.clip_folders[0] if c.clip_folders else '')/name
+        f.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(f, soxr.resample(x, sr, sample_rate) if sr != sample_rate else x, sample_rate, subtype='PCM_16')
+    return root
+
 # %% ../nbs/00_data.ipynb #09b321c8
 class ManifestError(DistilserError):
     "A manifest table or label map that cannot be used: missing, unreadable, or without a needed column, value or file."
@@ -550,8 +678,9 @@ def csv_manifest(csv,  # the table: a path and a label column, and any others
     return _labelled_manifest(table, table.label, label_map, all_emotions, csv, csv.resolve().parent.name, speakers)
 
 # %% ../nbs/00_data.ipynb #c5925419
-CORPORA = {'iemocap': iemocap_manifest, 'cremad': cremad_manifest, 'ravdess': ravdess_manifest,
-           'folder': folder_manifest, 'csv': csv_manifest}  # a corpus's name on the command line: its loader
+CORPORA = {'iemocap': iemocap_manifest, 'cremad': cremad_manifest, 'ravdess': ravdess_manifest,  # a corpus's name
+           **{key: partial(named_corpus_manifest, key) for key in NAMED_CORPORA},  # on the command line: its loader
+           'folder': folder_manifest, 'csv': csv_manifest}
 
 def _takes_label_map(corpus: str) -> bool:
     return 'label_map' in inspect.signature(CORPORA[corpus]).parameters

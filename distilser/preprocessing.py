@@ -14,9 +14,9 @@ from .core import DistilserError, LABEL2ID, log
 from .data import audio_problem
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'WINDOW_SECONDS', 'MIN_SAMPLES', 'PREPROCESSING', 'input_contract', 'AudioError', 'load_audio',
-           'trim_silence', 'pre_emphasis', 'peak_normalize', 'preprocess', 'load_clip', 'plot_before_after',
-           'Augmenter', 'SERDataset', 'CropCollator']
+__all__ = ['SAMPLE_RATE', 'WINDOW_SECONDS', 'MIN_SAMPLES', 'PREPROCESSING', 'input_contract', 'AudioError', 'to_mono',
+           'load_audio', 'trim_silence', 'pre_emphasis', 'peak_normalize', 'preprocess', 'load_clip',
+           'plot_before_after', 'Augmenter', 'SERDataset', 'CropCollator']
 
 # %% ../nbs/01_preprocessing.ipynb #2e22b948
 SAMPLE_RATE = 16_000
@@ -31,6 +31,15 @@ def input_contract(window_seconds: float = WINDOW_SECONDS) -> dict:
 class AudioError(DistilserError):
     "An audio file that cannot be used; the message names the file and the reason."
 
+# %% ../nbs/01_preprocessing.ipynb #a81586ef
+def to_mono(x: np.ndarray) -> np.ndarray:  # samples `[frames, channels]`
+    """One channel of `x`: the mean of its channels when that keeps at least half the louder channel's power (loses at
+    most 3 dB), else the louder channel (two microphones whose mean would cancel part of the voice)."""
+    if x.shape[1] == 1: return x[:, 0]
+    power = np.mean(np.square(x, dtype=np.float64), axis=0)
+    mean = x.mean(axis=1)
+    return mean if np.mean(np.square(mean, dtype=np.float64)) >= power.max() / 2 else x[:, int(power.argmax())]
+
 # %% ../nbs/01_preprocessing.ipynb #22e8ae19
 def load_audio(path,                   # an audio file soundfile can read
                sr: int = SAMPLE_RATE,  # the sample rate to resample to
@@ -41,7 +50,7 @@ def load_audio(path,                   # an audio file soundfile can read
     try: x, file_sr = sf.read(str(path), dtype='float32', always_2d=True)
     except Exception as e: raise AudioError(f'{path}: cannot decode audio ({str(e).splitlines()[0]})') from None
     if len(x) == 0: raise AudioError(f'{path}: no audio samples')
-    x = x.mean(axis=1)
+    x = to_mono(x)
     if not np.isfinite(x).all(): raise AudioError(f'{path}: contains NaN or infinite samples')
     if file_sr != sr: x = soxr.resample(x, file_sr, sr, 'HQ').astype(np.float32)
     return x
