@@ -146,7 +146,8 @@ def plot_loco(table: pd.DataFrame, title: str = 'Leave one corpus out'):
 # %% ../nbs/05a_loco.ipynb #d78abee9
 def loco_command(args) -> int:
     manifest = load_corpora(corpus_sources(args))
-    run_loco(manifest, args.out, training_config(args), args.holdout)
+    overrides = dict(utterance_cmn=True) if args.utterance_cmn else None
+    run_loco(manifest, args.out, training_config(args), args.holdout, model_overrides=overrides)
     print((Path(args.out)/'summary.md').read_text())
     return 0
 
@@ -160,5 +161,7 @@ def add_cli(subparsers):
     add_corpus_options(p, {c: f'{c} root' for c in CORPORA if c not in ('iemocap', 'folder', 'csv')})
     p.add_argument('--holdout', type=float, default=0.1,
                    help="share of each training corpus's speakers that validates (default 0.1)")
+    p.add_argument('--utterance-cmn', action='store_true',
+                   help="log-mel CNN: subtract each clip's mean log-mel per band (a channel's fixed colour)")
     p.add_argument('--out', required=True, help='output directory (a rerun skips the folds finished there)')
     p.set_defaults(func=loco_command)
