@@ -6,7 +6,11 @@ STAMP := .venv/.distilser-installed
 
 .PHONY: demo test setup export docs bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) node_modules/.package-lock.json
+
+# onnxruntime-web for the web page (nbs/11_web.ipynb), exactly as package-lock.json pins it
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 # torch 2.14.1 + torchaudio 2.11.0 is the pair known to work on this machine; it goes in first so
 # that the package's ranges are already satisfied and pip downloads no other build.
@@ -14,7 +18,7 @@ $(STAMP): settings.ini setup.py
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip 'setuptools<80' wheel
 	$(PIP) install -q torch==2.14.1 torchaudio==2.11.0
-	$(PIP) install -q -e '.[train,pte,dev]'
+	$(PIP) install -q -e '.[train,pte,listen,dev]'
 	touch $(STAMP)
 
 export: setup

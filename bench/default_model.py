@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from distilser.data import REPO_ROOT, ravdess_manifest, sample_cremad_root, cremad_manifest
-from distilser.default_model import CREMAD_CITATION, DEFAULT_RECIPE, int8_fidelity, model_card
+from distilser.default_model import (CREMAD_CITATION, DEFAULT_RECIPE, default_model_results, int8_fidelity,
+                                     model_card)
 from distilser.evaluate import comparison_table, evaluate
 from distilser.export import DEFAULT_MODEL, OnnxClassifier
 from distilser.int8_speed import cpu_label, latencies
@@ -120,7 +121,10 @@ def main(argv=None):
               f"Latency on one 4 s window ({cpu_label()})":
                   pd.DataFrame(speed).to_markdown(index=False, floatfmt=".3g")}
     command = f"distilser default-model --cremad CREMA-D --ravdess RAVDESS --out models/{DEFAULT_MODEL}\n{loso_command}"
-    (model_dir/"README.md").write_text(model_card(DEFAULT_MODEL, int8, command, tables))
+    means = summarize(args.cv).loc["mean"]  # rounded as the table above shows them, so the card's header quotes it
+    cv_means = {k: round(float(means[k]), 3) for k in ("wa", "ua", "macro_f1")}
+    results = default_model_results(model_dir/"checkpoint", cv_means, m)
+    (model_dir/"README.md").write_text(model_card(DEFAULT_MODEL, int8, command, tables, results))
     print((RESULTS/"default_model_ravdess.md").read_text())
 
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09b_batch.ipynb #3a6908fc
 from __future__ import annotations
-import argparse, csv, io, json, multiprocessing, os, signal, sys, threading, time
+import argparse, csv, io, json, multiprocessing, os, signal, sys, tempfile, threading, time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing, contextmanager
@@ -20,10 +20,11 @@ from .export import ModelFileError, open_model
 from .pipeline import NoteAnalysis, StreamingVAD, analyze_file, plot_timeline
 
 # %% auto #0
-__all__ = ['UNSUPPORTED_MAGIC', 'ROW_FIELDS', 'input_files', 'unsupported_format', 'error_reason', 'process_model',
-           'check_labels', 'process_vad', 'save_timeline', 'analyze_note', 'note_row', 'error_row', 'model_name',
-           'analyze_row', 'analyze_batch', 'fan_out', 'available_cores', 'worker_threads', 'output_kind', 'format_row',
-           'drop_partial_line', 'recorded_paths', 'output_lock', 'open_results', 'plot_template', 'print_results',
+__all__ = ['UNSUPPORTED_MAGIC', 'ROW_FIELDS', 'EARLIER_FIELDS', 'input_files', 'unsupported_format', 'error_reason',
+           'process_model', 'check_labels', 'process_vad', 'figure_name', 'save_timeline', 'analyze_note', 'note_row',
+           'error_row', 'model_name', 'analyze_row', 'analyze_batch', 'fan_out', 'available_cores', 'worker_threads',
+           'output_kind', 'format_row', 'drop_partial_line', 'csv_columns', 'read_rows', 'recorded_paths',
+           'rewrite_results', 'output_lock', 'open_results', 'plot_template', 'figure_root', 'print_results',
            'write_results', 'analyze_command', 'add_cli']
 
 # %% ../nbs/09b_batch.ipynb #b77e7e9d
@@ -88,6 +89,13 @@ def process_vad() -> StreamingVAD:
     "One voice activity detector per process (`analyze_file` resets it for each file)."
     return StreamingVAD()
 
+# %% ../nbs/09b_batch.ipynb #7d7ff035
+def figure_name(path, root=None) -> str:
+    """What the timeline figure of `path` is named after: its path below the folder `root` without its suffix, the
+    folders joined by '-' (`notes/a/x.flac` below `notes`: 'a-x'); its stem without a `root`."""
+    below = Path(os.path.relpath(path, root)) if root else Path(Path(path).name)
+    return '-'.join([*below.parent.parts, below.stem])
+
 # %% ../nbs/09b_batch.ipynb #43bc43f6
 def save_timeline(result: NoteAnalysis, png) -> Path:
     "Write the timeline figure of `result` to `png` (matplotlib is imported here, on first use)."
@@ -98,26 +106,28 @@ def save_timeline(result: NoteAnalysis, png) -> Path:
     return Path(png)
 
 def analyze_note(path, model=None, hop_seconds=None, batch_size=8, threads=None, plot=None,
-                 progress=False) -> NoteAnalysis | str:
-    """`analyze_file` of `path` with this process's model and VAD, the timeline saved to `plot` ('{stem}' in it is the
-    file's name) if given; or the one-line reason that `path` cannot be analysed. A model that cannot be used raises."""
+                 progress=False, min_confidence=None, plot_root=None) -> NoteAnalysis | str:
+    """`analyze_file` of `path` with this process's model and VAD, the timeline saved to `plot` ('{name}' in it is the
+    file's `figure_name` below `plot_root`) if given; or the one-line reason that `path` cannot be analysed. A model
+    that cannot be used raises."""
     m = process_model(model, threads)  # outside the try: a broken model is not one bad file, it stops the run
     try:
         result = analyze_file(path, m, hop_seconds=hop_seconds, batch_size=batch_size, vad=process_vad(),
-                              progress=progress)
-        if plot: save_timeline(result, str(plot).replace('{stem}', Path(path).stem))
+                              progress=progress, min_confidence=min_confidence)
+        if plot: save_timeline(result, str(plot).replace('{name}', figure_name(path, plot_root)))
         return result
     except Exception as e:  # one bad file must not stop a run of thousands; its row says why
         return error_reason(path, e)
 
 # %% ../nbs/09b_batch.ipynb #17c4be3d
-ROW_FIELDS = ['path', 'emotion', *[f'p_{l}' for l in LABELS], 'arousal', 'speech_seconds', 'duration', 'windows',
-              'model', 'error']
+ROW_FIELDS = ['path', 'emotion', 'uncertain', *[f'p_{l}' for l in LABELS], 'arousal', 'speech_seconds', 'duration',
+              'windows', 'model', 'error']
 
 def note_row(result: NoteAnalysis, model: str) -> dict:
     "The results row of an analysed file."
     p = result.probabilities or {}
-    return dict(path=result.path, emotion=result.emotion, **{f'p_{l}': round(p[l], 4) if p else None for l in LABELS},
+    return dict(path=result.path, emotion=result.emotion, uncertain=result.uncertain if p else None,
+                **{f'p_{l}': round(p[l], 4) if p else None for l in LABELS},
                 arousal=result.arousal['level'] if p else None, speech_seconds=round(result.speech_seconds, 3),
                 duration=round(result.duration, 3), windows=len(result.windows), model=model, error=None)
 
@@ -137,10 +147,13 @@ def analyze_row(path,                          # an audio file
                 hop_seconds: float | None = None,  # window hop (None: the model's window length)
                 batch_size: int = 8,           # windows per model call
                 threads: int | None = None,    # ONNX Runtime threads of this process (None: its own choice)
-                plot: str | None = None,       # PNG for the timeline, '{stem}' replaced by the file's name
+                plot: str | None = None,       # PNG for the timeline, '{name}' replaced by the file's `figure_name`
+                min_confidence: float | None = None,  # emotions below it are uncertain (None: the model's floors)
+                plot_root: str | None = None,  # the folder that figure names start from (None: the file's own)
                ) -> dict:
     "The results row of one file, its one-line error in the row when it cannot be analysed: the per-file function."
-    outcome = analyze_note(path, model, hop_seconds, batch_size, threads, plot)
+    outcome = analyze_note(path, model, hop_seconds, batch_size, threads, plot, min_confidence=min_confidence,
+                           plot_root=plot_root)
     name = model_name(process_model(model, threads))
     return error_row(path, outcome, name) if isinstance(outcome, str) else note_row(outcome, name)
 
@@ -224,28 +237,62 @@ def drop_partial_line(out, block: int = 1 << 16) -> bool:
         f.truncate(0)
         return True
 
-def recorded_paths(out, model: str | None = None) -> set[str]:
-    """The absolute paths of the files that the results file `out` has rows for, read as a stream. `DistilserError` for
-    a file that is not distilser's results, or whose rows another model made than `model`."""
-    done, kind, out = set(), output_kind(out), Path(out)
-    if not out.exists(): return done
+# the columns of the results files written before the `uncertain` column: they are still read, and resumed
+EARLIER_FIELDS = [f for f in ROW_FIELDS if f != 'uncertain']
+
+def csv_columns(out) -> list[str]:
+    "The header of the CSV results file `out` (empty for an empty file)."
+    with open(out, newline='', encoding='utf-8', errors='surrogateescape') as f: return next(csv.reader(f), [])
+
+def read_rows(out):
+    """Yield the rows of the results file `out` as dicts, read as a stream (a CSV file's cells as text, '' for none).
+    `DistilserError` in one line for a file with other columns or a line that is not a row."""
+    kind = output_kind(out)
     with open(out, newline='', encoding='utf-8', errors='surrogateescape') as f:
         lines = csv.reader(f) if kind == 'csv' else (line for line in f if line.strip())
-        if kind == 'csv' and next(lines, ROW_FIELDS) != ROW_FIELDS:
+        columns = next(lines, ROW_FIELDS) if kind == 'csv' else None
+        if kind == 'csv' and columns not in (ROW_FIELDS, EARLIER_FIELDS):
             raise DistilserError(f"{out}: not a results file of distilser analyze (other columns); "
                                  "choose another --out")
         for n, line in enumerate(lines, 2 if kind == 'csv' else 1):
             try:
-                row = dict(zip(ROW_FIELDS, line, strict=True)) if kind == 'csv' else json.loads(line)
-                path = row['path']
+                row = dict(zip(columns, line, strict=True)) if kind == 'csv' else json.loads(line)
+                row['path']
             except (ValueError, KeyError, TypeError):
                 raise DistilserError(f'{out}: line {n} is not a row of distilser analyze; '
                                      'remove it or choose another --out') from None
-            if model and row.get('model') and row['model'] != model:
-                raise DistilserError(f"{out}: its rows were made with {row['model']}, not {model}; use that model or "
-                                     "another --out")
-            done.add(os.path.abspath(path))
+            yield row
+
+def recorded_paths(out, model: str | None = None) -> set[str]:
+    """The absolute paths of the files that the results file `out` has rows for. `DistilserError` for a file that is
+    not distilser's results, or whose rows another model made than `model`."""
+    done = set()
+    if not Path(out).exists(): return done
+    for row in read_rows(out):
+        if model and row.get('model') and row['model'] != model:
+            raise DistilserError(f"{out}: its rows were made with {row['model']}, not {model}; use that model or "
+                                 "another --out")
+        done.add(os.path.abspath(row['path']))
     return done
+
+def rewrite_results(out, keep=lambda row: True) -> int:
+    """Write the results file `out` again in today's columns (`ROW_FIELDS`, a missing one empty), with the rows for
+    which `keep(row)` is true; through a temporary file and a rename, so that it is never half-written. Returns how
+    many rows it left out."""
+    kind, left_out = output_kind(out), 0
+    fd, tmp = tempfile.mkstemp(dir=Path(out).parent, prefix=f'.{Path(out).name}.')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            os.fchmod(f.fileno(), os.stat(out).st_mode)  # the results file's permissions, not the temporary file's
+            if kind == 'csv': f.write(_encode(','.join(ROW_FIELDS) + '\n'))
+            for row in read_rows(out):
+                if keep(row): f.write(_encode(format_row(dict.fromkeys(ROW_FIELDS) | row, kind)))
+                else: left_out += 1
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return left_out
 
 # %% ../nbs/09b_batch.ipynb #9a250975
 @contextmanager
@@ -278,17 +325,28 @@ def _output_folder(out) -> Path:
     return out.parent
 
 @contextmanager
-def open_results(out, model: str | None = None):
-    """The results file `out` ready for appending: locked, a partly written last line dropped, the header written if
-    new. Yields the absolute paths it already has rows for and a function that appends one row."""
+def open_results(out, model: str | None = None, retry=()):
+    """The results file `out` ready for appending: locked, a partly written last line dropped, written again in
+    today's columns if it has earlier ones, and without the rows that ended in an error of the files in `retry`
+    (absolute paths), the header written if new. Yields the absolute paths it already has rows for and a function that
+    appends one row."""
     kind = output_kind(out)
     _output_folder(out)
     with output_lock(out):
+        if os.path.exists(out):
+            if drop_partial_line(out):
+                log.warning('%s: dropped a last line that an interrupted run left half written', out)
+            recorded_paths(out, model)  # whose file it is, checked before it is changed
+            if kind == 'csv' and csv_columns(out) == EARLIER_FIELDS:
+                rewrite_results(out)
+                log.warning('%s: added the uncertain column (empty in the rows written before it)', out)
+            failed = lambda row: row.get('error') and os.path.abspath(row['path']) in retry
+            if retry and (retried := rewrite_results(out, keep=lambda row: not failed(row))):
+                log.warning('%s: took out %d row%s that ended in an error, to analyse %s again', out, retried,
+                            's' * (retried > 1), 'their files' if retried > 1 else 'its file')
         try: fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as e: raise DistilserError(f'{out}: cannot write there ({e.strerror})') from None
         try:
-            if drop_partial_line(out):
-                log.warning('%s: dropped a last line that an interrupted run left half written', out)
             done = recorded_paths(out, model)
             if kind == 'csv' and os.fstat(fd).st_size == 0: os.write(fd, _encode(','.join(ROW_FIELDS) + '\n'))
             yield done, lambda row: os.write(fd, _encode(format_row(row, kind)))  # one write: the row, whole
@@ -296,9 +354,21 @@ def open_results(out, model: str | None = None):
 
 # %% ../nbs/09b_batch.ipynb #c4b8d665
 def plot_template(plot, several: bool) -> str:
-    "The --plot name for each file: `plot` itself for one input, with '-{stem}' (the file's name) added for several."
+    "The --plot name for each file: `plot` itself for one input, with '-{name}' (see `figure_name`) added for several."
     plot = Path(plot)
-    return str(plot.with_name(f'{plot.stem}-{{stem}}{plot.suffix}') if several else plot)
+    return str(plot.with_name(f'{plot.stem}-{{name}}{plot.suffix}') if several else plot)
+
+def figure_root(files, template: str) -> str:
+    """The folder that the figures of `files` are named from (the deepest that holds them all), so that each gets a
+    figure of its own; `DistilserError` in one line when two would still share one (`x.wav` and `x.mp3`)."""
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files])
+    first = {}
+    for f in files:
+        png = template.replace('{name}', figure_name(f, root))
+        if png in first: raise DistilserError(f'--plot: {first[png]} and {f} would both be drawn to {png}; '
+                                              'plot them in separate runs')
+        first[png] = f
+    return root
 
 def _bar(total: int, show: bool = True):
     "A progress bar in files per second on stderr, shown on terminals only."
@@ -330,7 +400,8 @@ def write_results(files, args, options) -> int:
     if model.is_random_weights:
         log.warning('%s: random weights (offline configuration): its emotions mean nothing', model.path)
     counts, start = Counter(), time.perf_counter()
-    with open_results(args.out, model_name(model)) as (done, append):
+    retry = {os.path.abspath(f) for f in files} if args.retry_errors else ()  # the error rows of these files only
+    with open_results(args.out, model_name(model), retry) as (done, append):
         todo = [f for f in map(os.path.abspath, files) if f not in done]  # absolute: a rerun may start elsewhere
         rows = fan_out(analyze_row, todo, args.workers, **options)
         with closing(rows), _bar(len(todo)) as bar:
@@ -349,14 +420,20 @@ def analyze_command(args) -> int:
     "`distilser analyze`: what the model, the inputs and the output allow is checked before any audio is read."
     if args.json and args.out:
         raise DistilserError('--json prints the results; with --out they go to the file: use one')
+    if args.retry_errors and not args.out:
+        raise DistilserError('--retry-errors retries the error rows of --out: give it')
     if args.workers < 1: raise DistilserError(f'--workers {args.workers}: needs at least 1')
+    if args.min_confidence is not None and not 0 <= args.min_confidence <= 1:
+        raise DistilserError(f'--min-confidence {args.min_confidence}: a probability, from 0 (never uncertain) to 1')
     process_model(args.model, args.threads)  # the model, checked in this process before any work
     files = input_files(args.inputs)
     if not files: return 2  # the warning said which folder had no audio
-    if args.plot: pyplot(); _output_folder(args.plot)  # matplotlib installed, the folder writable: before the work
+    plot = plot_template(args.plot, len(files) > 1) if args.plot else None
+    plot_root = figure_root(files, plot) if plot else None  # a figure for each file, or nothing done
+    if plot: pyplot(); _output_folder(plot)  # matplotlib installed, the folder writable: before the work
     options = dict(model=args.model, hop_seconds=args.hop, batch_size=args.batch_size,
-                   threads=worker_threads(args.threads, args.workers),
-                   plot=plot_template(args.plot, len(files) > 1) if args.plot else None)
+                   threads=worker_threads(args.threads, args.workers), min_confidence=args.min_confidence,
+                   plot=plot, plot_root=plot_root)
     if args.out: return write_results(files, args, options)
     # one file in one process: its own progress bars for a long note, as in the pipeline chapter
     return print_results(files, args, options | dict(progress=None if len(files) == args.workers == 1 else False))
@@ -376,8 +453,14 @@ def add_cli(subparsers):
     p.add_argument('--workers', type=int, default=1, metavar='N', help='analyse in N processes (default 1)')
     p.add_argument('--json', action='store_true',
                    help='print a JSON list with one full record per file (without --out)')
+    p.add_argument('--retry-errors', action='store_true', help='analyse again the files whose rows in --out ended '
+                   'in an error (their rows are replaced); for errors of the disk or the network, not of the file')
+    p.add_argument('--min-confidence', type=float, default=None, metavar='P',
+                   help="below this probability an emotion is called uncertain (default: the model's calibrated "
+                        "floors; 0: never)")
     p.add_argument('--plot', metavar='PNG',
-                   help='save the timeline figure (several files: one figure each, named after the file)')
+                   help="save the timeline figure (several files: one figure each, PNG's name and the file's path "
+                        "below the folder that holds them all, e.g. timeline-day1-memo.png)")
     p.add_argument('--threads', type=int, default=None, metavar='N',
                    help="ONNX Runtime threads per process (default: its own choice; with --workers, the cores shared "
                         "out)")

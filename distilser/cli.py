@@ -4,18 +4,17 @@
 
 # %% ../nbs/10_cli.ipynb #45b302cd
 from __future__ import annotations
-import argparse, importlib, logging, os, sys
+import argparse, ast, importlib, logging, os, re, sys, tokenize, warnings
 from pathlib import Path
 
-from .core import DistilserError, LABELS, missing_extra, write_atomic
-
 # %% auto #0
-__all__ = ['COMMANDS', 'manifest_command', 'add_manifest_cli', 'build_parser', 'main']
+__all__ = ['COMMANDS', 'manifest_command', 'add_cli', 'summaries', 'build_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #3033055c
-from .data import CORPORA, add_label_map_option, load_corpora, skipped_summary
-
 def manifest_command(args) -> int:
+    # imported here, as every chapter is, so that `distilser --help` imports neither numpy nor pandas
+    from distilser.core import LABELS, write_atomic
+    from distilser.data import load_corpora, skipped_summary
     df = load_corpora({args.corpus: args.root}, args.label_map, all_emotions=args.all_emotions)
     write_atomic(args.out, df.assign(path=df.path.map(os.path.abspath)).to_csv(index=False))  # readable from anywhere
     counts = df.label.value_counts()
@@ -26,7 +25,9 @@ def manifest_command(args) -> int:
     print(skipped_summary(df))
     return 0
 
-def add_manifest_cli(sub):
+def add_cli(sub):
+    "Add `manifest` to the `distilser` command line."
+    from distilser.data import CORPORA, add_label_map_option  # pandas: only when `manifest` is used
     p = sub.add_parser('manifest', help='write the manifest (one row per clip) of a corpus as CSV',
                        description='Write the manifest of IEMOCAP, CREMA-D, RAVDESS, a folder per label or a table of '
                        'paths and labels as CSV (absolute paths) and print its class counts, the files it skipped '
@@ -40,43 +41,104 @@ def add_manifest_cli(sub):
     p.set_defaults(func=manifest_command)
 
 # %% ../nbs/10_cli.ipynb #7a25b602
-# subcommand: the module that adds it
-COMMANDS = {'analyze': 'batch', 'evaluate': 'evaluate', 'export': 'pte', 'bench': 'int8_speed',
-            'train': 'production', 'loso': 'loso', 'loco': 'loco', 'study': 'study', 'default-model': 'default_model'}
+# subcommand: the module whose `add_cli` adds it
+COMMANDS = {'manifest': 'cli', 'analyze': 'batch', 'evaluate': 'evaluate', 'export': 'pte', 'bench': 'int8_speed',
+            'train': 'production', 'loso': 'loso', 'loco': 'loco', 'study': 'study', 'default-model': 'default_model',
+            'listen': 'listen'}
+
+def _needs_extra(library: str):
+    "What a stand-in runs: the one-line error that names the extra which brings `library`."
+    def run(args):
+        from distilser.core import missing_extra
+        return missing_extra(library, 'train')
+    return run
 
 def _not_installed(sub, command: str, library: str):
     "A stand-in for `command` when its module needs `library`: running it says which extra to install, in one line."
     p = sub.add_parser(command, help='(needs pip install "distilser[train]")', add_help=False,
                        prefix_chars='\0')  # no option of the real command is known here: take every argument as is
     p.add_argument('args', nargs='*')
-    p.set_defaults(func=lambda args: missing_extra(library, 'train'))
+    p.set_defaults(func=_needs_extra(library))
+
+# %% ../nbs/10_cli.ipynb #c40427bd
+_ADD_PARSER = re.compile(r"""\.add_parser\(\s*(['"])([\w-]+)\1""")  # where a module names a subcommand
+
+def _call_at(text: str, start: int) -> ast.Call:
+    "The call that begins at `start` in the source `text`, read up to its closing parenthesis."
+    lines, depth = text[start:].splitlines(keepends=True), 0
+    for token in tokenize.generate_tokens(iter(lines).__next__):
+        if token.type == tokenize.OP and token.string in '([{': depth += 1
+        elif token.type == tokenize.OP and token.string in ')]}' and (depth := depth - 1) == 0:
+            row, col = token.end
+            return ast.parse(''.join(lines[:row - 1]) + lines[row - 1][:col], mode='eval').body
+
+def summaries() -> dict[str, str]:
+    """Each subcommand's one-line help, read from the `add_parser` call in the package's source, not by importing the
+    modules (the training ones import torch and transformers: seconds)."""
+    found = {}
+    for path in sorted(Path(importlib.import_module('distilser').__file__).parent.glob('*.py')):
+        text = path.read_text(encoding='utf-8')
+        for m in _ADD_PARSER.finditer(text):
+            try: found[m[2]] = next(ast.literal_eval(k.value) for k in _call_at(text, m.start() + 1).keywords
+                                    if k.arg == 'help')
+            except (SyntaxError, tokenize.TokenError, ValueError, StopIteration):
+                continue  # not a call with a written-out help (words in a comment): the test below catches a miss
+    return found
 
 # %% ../nbs/10_cli.ipynb #a26a0725
+def _add_verbose(parser, default=False):
+    "The `-v/--verbose` option (after a subcommand too: there it must not reset what was said before the subcommand)."
+    parser.add_argument('-v', '--verbose', action='store_true', default=default,
+                        help="also show other libraries' warnings and log lines, and distilser's progress details")
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The `distilser` argument parser. Only the module of `command` is imported (all for `--help`): torch and
-    transformers take seconds to import, and the plain install has none of them."""
+    """The `distilser` argument parser. With a known `command`, that subcommand's own parser, and only its module
+    imported: torch and transformers take seconds to import, and the plain install has none of them. Otherwise (for
+    `--help`, or a mistyped subcommand) every subcommand listed with its `summaries`, no module imported."""
     parser = argparse.ArgumentParser(prog='distilser', description='Speech emotion recognition on small devices '
                                      '(DistilHuBERT, int8 ONNX): data, training, export, evaluation, voice notes.')
+    _add_verbose(parser)
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    add_manifest_cli(sub)
-    wanted = [command] if command in COMMANDS else [] if command in sub.choices else list(COMMANDS)
-    for name in wanted:
-        try: importlib.import_module(f'distilser.{COMMANDS[name]}').add_cli(sub)
-        except ModuleNotFoundError as e:
-            if e.name.split('.')[0] == 'distilser': raise  # a bug; any other missing library is the train extra's
-            _not_installed(sub, name, e.name.split('.')[0])
+    if command not in COMMANDS:
+        listed = summaries()
+        for name in COMMANDS: sub.add_parser(name, help=listed.get(name))
+        return parser
+    try: importlib.import_module(f'distilser.{COMMANDS[command]}').add_cli(sub)
+    except ModuleNotFoundError as e:
+        if e.name.split('.')[0] == 'distilser': raise  # a bug; any other missing library is the train extra's
+        _not_installed(sub, command, e.name.split('.')[0])
+        return parser
+    _add_verbose(sub.choices[command], default=argparse.SUPPRESS)
     return parser
 
 # %% ../nbs/10_cli.ipynb #4fbaa9a9
+def _own_warning(message, category, filename, lineno, file=None, line=None):
+    "Show a Python warning: one line when it is distilser's own; another library's, about its internals, not at all."
+    if category.__module__.split('.')[0] == 'distilser': logging.getLogger('distilser').warning('%s', message)
+
+def _own_output(verbose: bool = False):
+    """Log lines on stderr, one each under its logger's name: distilser's warnings (and its progress details with
+    `verbose`); other libraries' only with `verbose`."""
+    handler = logging.StreamHandler()
+    handler.addFilter(lambda record: verbose or record.name.split('.')[0] == 'distilser')
+    logging.basicConfig(format='%(name)s: %(message)s', level=logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger('distilser').setLevel(logging.INFO if verbose else logging.NOTSET)
+
+# %% ../nbs/10_cli.ipynb #dfe256f1
 def main(argv=None) -> int:
     "Run the `distilser` command; a `DistilserError` becomes one line on stderr and exit status 2."
-    logging.basicConfig(format='distilser: %(message)s', level=logging.WARNING)
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(next((a for a in argv if not a.startswith('-')), None)).parse_args(argv)
-    try: return args.func(args) or 0
-    except DistilserError as e:
-        print(f'distilser: error: {e}', file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print('distilser: interrupted', file=sys.stderr)
-        return 130
+    show = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.showwarning = _own_warning  # importing a subcommand's module may warn before --verbose is known
+        args = build_parser(next((a for a in argv if not a.startswith('-')), None)).parse_args(argv)
+        _own_output(args.verbose)
+        if args.verbose: warnings.showwarning = show
+        from distilser.core import DistilserError  # after parsing: `--help` imports no numpy
+        try: return args.func(args) or 0
+        except DistilserError as e:
+            print(f'distilser: error: {e}', file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print('distilser: interrupted', file=sys.stderr)
+            return 130

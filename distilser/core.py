@@ -12,9 +12,9 @@ import numpy as np
 log = logging.getLogger('distilser')
 
 # %% auto #0
-__all__ = ['log', 'LABELS', 'LABEL2ID', 'ID2LABEL', 'AROUSAL', 'EXTRAS', 'RANDOM_WEIGHTS_NOTE', 'FROM_SCRATCH_NOTE',
+__all__ = ['log', 'LABELS', 'LABEL2ID', 'ID2LABEL', 'AROUSAL', 'EXTRAS', 'ECE_BINS', 'RANDOM_WEIGHTS_NOTE', 'FROM_SCRATCH_NOTE',
            'DistilserError', 'MissingExtraError', 'missing_extra', 'pyplot', 'write_atomic', 'softmax',
-           'confusion_matrix', 'compute_metrics']
+           'confusion_matrix', 'compute_metrics', 'reliability_bins', 'ece', 'brier']
 
 # %% ../nbs/00_core.ipynb #7194df01
 LABELS = ['anger', 'happiness', 'neutral', 'sadness']
@@ -65,10 +65,11 @@ def write_atomic(path,       # the file to write (replaced if it exists); missin
     return path
 
 # %% ../nbs/00_core.ipynb #5c4f84ea
-def softmax(z,               # logits of any shape, the classes along the last axis
-           ) -> np.ndarray:  # probabilities (float64) of the same shape, summing to 1 along the last axis
-    "Class probabilities from logits (last axis)."
-    z = np.asarray(z, np.float64)
+def softmax(z,                  # logits of any shape, the classes along the last axis
+            temperature=1.0,    # the logits are divided by it first: above 1 softens the probabilities, below sharpens
+           ) -> np.ndarray:     # probabilities (float64) of the same shape, summing to 1 along the last axis
+    "Class probabilities from logits (last axis): `softmax(z / temperature)`."
+    z = np.asarray(z, np.float64) / temperature
     e = np.exp(z - z.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
 
@@ -94,6 +95,38 @@ def compute_metrics(y_true,         # true class ids (indices into `labels`)
     f1 = np.divide(2 * tp, support + predicted, out=np.zeros(len(labels)), where=support + predicted > 0)
     return dict(wa=float(tp.sum() / c.sum()), ua=float(np.mean(tp[support > 0] / support[support > 0])),
                 macro_f1=float(f1.mean()), **{f"f1_{l}": float(f) for l, f in zip(labels, f1)}, confusion=c.tolist())
+
+# %% ../nbs/00_core.ipynb #17964077
+ECE_BINS = 15  # equal-width confidence bins, as in Guo et al. (2017)
+
+def reliability_bins(probs,                  # class probabilities `[n, classes]`
+                     y_true,                 # true class ids, one per row
+                     n_bins: int = ECE_BINS, # equal-width bins over the confidence, (lo, hi] (the first also holds 0)
+                    ) -> dict:               # `edges` and, per bin, `count`, `confidence`, `accuracy` (nan if empty)
+    "The reliability table: predictions grouped by top-class probability, each bin's mean confidence and accuracy."
+    p = np.asarray(probs, np.float64)
+    confidence, right = p.max(-1), p.argmax(-1) == np.asarray(y_true)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    b = np.clip(np.searchsorted(edges, confidence, side='left') - 1, 0, n_bins - 1)
+    count = np.bincount(b, minlength=n_bins)
+    mean = lambda v: np.divide(np.bincount(b, v, n_bins), count, out=np.full(n_bins, np.nan), where=count > 0)
+    return dict(edges=edges, count=count, confidence=mean(confidence), accuracy=mean(right))
+
+# %% ../nbs/00_core.ipynb #dc1fe89c
+def ece(probs,                   # class probabilities `[n, classes]`
+        y_true,                  # true class ids, one per row
+        n_bins: int = ECE_BINS,  # equal-width confidence bins
+       ) -> float:               # 0 when each bin is right exactly as often as its mean confidence says
+    "Expected calibration error: |accuracy - confidence| of each bin, averaged with the bins' counts as weights."
+    r = reliability_bins(probs, y_true, n_bins)
+    return float(np.nansum(r['count'] * np.abs(r['accuracy'] - r['confidence'])) / r['count'].sum())
+
+def brier(probs,   # class probabilities `[n, classes]`
+          y_true,  # true class ids, one per row
+         ) -> float:  # from 0 (certain and right) to 2 (certain and wrong)
+    "Brier score: the squared distance between the probabilities and the one-hot truth, averaged over the rows."
+    p = np.asarray(probs, np.float64)
+    return float(np.mean(np.sum((p - np.eye(p.shape[-1])[np.asarray(y_true)]) ** 2, -1)))
 
 # %% ../nbs/00_core.ipynb #2699e77e
 RANDOM_WEIGHTS_NOTE = "random weights (offline configuration), not a result of the method"

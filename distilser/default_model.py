@@ -11,17 +11,18 @@ from pathlib import Path
 import pandas as pd
 
 from .core import LABELS, DistilserError, write_atomic
-from .data import REPO_ROOT
+from .data import NAMED_CORPORA, REPO_ROOT
 from .loso import TrainingConfig
-from .model import OFFLINE_MELCNN
+from .model import HUB_MODULE, OFFLINE_MELCNN
 from .production import production_manifest, train_production
 from .export import DEFAULT_MODEL, default_model_path, export_onnx, open_model, read_metadata
 from .evaluate import PAPER_RAVDESS, PAPER_SOURCE, comparison_table, evaluate
 
 # %% auto #0
-__all__ = ['DEFAULT_RECIPE', 'DEFAULT_HOLDOUT', 'DEFAULT_DESCRIPTION', 'CREMAD_CITATION', 'mark_trained', 'train_default_model',
-           'plot_learning_curve', 'model_card', 'build_default_model', 'int8_fidelity', 'default_model_command',
-           'add_cli']
+__all__ = ['DEFAULT_RECIPE', 'DEFAULT_HOLDOUT', 'DEFAULT_DESCRIPTION', 'CREMAD_CITATION', 'HUB_LICENSE', 'mark_trained',
+           'train_default_model', 'plot_learning_curve', 'corpus_card', 'card_header', 'default_model_results',
+           'model_card', 'build_default_model', 'int8_fidelity', 'markdown_table', 'rewrite_card',
+           'default_model_command', 'add_cli']
 
 # %% ../nbs/09a_default_model.ipynb #3e8bd235
 # the rest: the paper's; noise at a random SNR on half the clips (chapter 01) is ours, chosen at the end of this chapter
@@ -73,20 +74,77 @@ def plot_learning_curve(checkpoint):
     ax.legend(fontsize=8, loc="lower right"); fig.tight_layout()
     return fig
 
+# %% ../nbs/09a_default_model.ipynb #c4b5f04b
+HUB_LICENSE = "apache-2.0"  # distilser's licence (settings.ini: apache2), by the Hub's identifier
+_TITLES = {"cremad": "CREMA-D", "ravdess": "RAVDESS", "iemocap": "IEMOCAP"}  # English, like the paper's corpora
+_ISO_639_1 = dict(English="en", Amharic="am", Urdu="ur", Italian="it", German="de", Turkish="tr")
+_METRICS = dict(wa=("accuracy", "WA (accuracy)"), ua=("recall", "UA (unweighted average recall)"),
+                macro_f1=("f1", "macro F1"))
+
+def corpus_card(key: str) -> tuple[str, str | None]:
+    "A training corpus's title and its language's ISO 639-1 code (None when unknown: a manifest's own corpus)."
+    corpus = NAMED_CORPORA.get(key)
+    language = corpus.language.split()[0] if corpus else "English" if key in _TITLES else None
+    return (corpus.title if corpus else _TITLES.get(key, key)), _ISO_639_1.get(language)
+
+# %% ../nbs/09a_default_model.ipynb #6125530f
+def card_header(name: str,           # the model's name (its folder's)
+                training_data: dict, # the checkpoint's `distilser_training_data` (corpora, clips, split)
+                results: list,       # measured results: `dict(dataset, split, metrics)`, metrics as fractions
+               ) -> str:             # the YAML front matter, between its two `---` lines
+    """The Hub's YAML header of a model card: licence, training corpora and languages, task, library, tags and a
+    `model-index` with `results` (WA, UA and macro F1 in percent)."""
+    from huggingface_hub import EvalResult, ModelCardData
+    corpora = [corpus_card(key) for key in training_data.get("corpora", {})]
+    evals = [EvalResult(task_type="audio-classification", task_name="Speech emotion recognition (anger, happiness, "
+                        "neutral, sadness)", dataset_type=r["dataset"].lower(), dataset_name=r["dataset"],
+                        dataset_split=r["split"], metric_type=kind, metric_name=label,
+                        metric_value=round(100 * float(r["metrics"][key]), 2))
+             for r in results for key, (kind, label) in _METRICS.items() if key in r["metrics"]]
+    data = ModelCardData(license=HUB_LICENSE, language=sorted({l for _, l in corpora if l}) or None,
+                         datasets=[title for title, _ in corpora], library_name="transformers",
+                         pipeline_tag="audio-classification", metrics=[kind for kind, _ in _METRICS.values()],
+                         tags=["speech-emotion-recognition", "distilser", "onnx", "custom_code"],
+                         model_name=name, eval_results=evals or None)
+    return f"---\n{data.to_yaml()}\n---\n"
+
+# %% ../nbs/09a_default_model.ipynb #833454ab
+def default_model_results(checkpoint,        # the default model's checkpoint (its metrics.json)
+                          cv: dict | None = None,       # mean test metrics of the CREMA-D five-fold cross-validation
+                          ravdess: dict | None = None,  # the int8 file's metrics on RAVDESS (`evaluate`'s)
+                         ) -> list:
+    """The default model's measured results for its card's `model-index`, each named by its data and split: CREMA-D
+    cross-validation, the held-out CREMA-D actors of the checkpoint, and RAVDESS (cross-corpus)."""
+    held = json.loads((Path(checkpoint)/"metrics.json").read_text())["held_out"]
+    clips = (ravdess or {}).get("n_clips", "all")
+    found = [("CREMA-D", "five-fold speaker-independent cross-validation, mean of the test folds", cv),
+             ("CREMA-D", "the checkpoint's held-out actors (they also chose the best epoch)", held),
+             ("RAVDESS", f"{clips} four-class clips, int8 file (cross-corpus)", ravdess)]
+    return [dict(dataset=d, split=s, metrics=m) for d, s, m in found if m]
+
 # %% ../nbs/09a_default_model.ipynb #6fcf2f57
-def model_card(name: str, int8_path, recipe_command: str, tables: dict) -> str:
-    "The Markdown model card of a trained model: what it is, data and licence, recipe, measured `tables`, limits."
+def model_card(name: str, int8_path, recipe_command: str, tables: dict, results: list = ()) -> str:
+    """The Markdown model card of a trained model, its Hub header first (`card_header` with `results`): what it is,
+    data and licence, recipe, measured `tables`, limits, and how to load it with `transformers` or distilser."""
     meta = read_metadata(int8_path)
     quant = json.loads(meta.get("quantization", "{}"))
     data = json.loads(meta["training_data"]) if meta.get("training_data", "").startswith("{") else {}
     sections = "\n\n".join(f"### {title}\n\n{table}" for title, table in tables.items())
-    return f"""# {name}
+    window = float(meta["window_seconds"])
+    temperature = float(json.loads(meta.get("calibration", "{}")).get("temperature", 1.0))
+    calibrated = "" if temperature == 1 else f"""
+The ONNX files record a calibration temperature ({temperature:g}), which distilser applies to the logits; the
+pipeline's scores are the checkpoint's own softmax, in the same order (`softmax(log(score) / {temperature:g})` gives
+distilser's probabilities).
+"""
+    return card_header(name, data, list(results)) + f"""
+# {name}
 
 {meta.get("description", "")}
 
 - **Task**: four emotions, `{", ".join(json.loads(meta["distilser_labels"]))}`, from 16 kHz speech.
 - **Input contract**: `{meta["preprocessing"]}`: preprocess with distilser (`load_clip`), \
-cut to {float(meta["window_seconds"]):g} s, never pad.
+cut to {window:g} s, never pad.
 - **File**: `model.int8.onnx`, {Path(int8_path).stat().st_size / 1e6:.2f} MB, \
 static int8 ({quant.get("recipe", "n/a")}); kept in float:
   {", ".join(quant.get("always_float", []) + quant.get("kept_float", [])) or "nothing"}; agreement with fp32 on
@@ -121,6 +179,31 @@ random 5-30 dB signal-to-noise ratio, which the paper does not use).
   children, noisy or far-field recordings are outside what it has seen, and its accuracy there is unknown.
 - It is **not** the paper's model (pretrained DistilHuBERT fine-tuned on IEMOCAP), and its figures are not the paper's.
 - Emotion recognition must not be used to make decisions about people (hiring, policing, health) without consent.
+
+## Use
+
+This folder is what a Hub repository holds: this card, `checkpoint/` (a `transformers` model with distilser's
+feature extractor) and the two ONNX files. With `transformers` alone, from a local copy (`hf download REPO
+--local-dir DIR`: `transformers` does not look for custom code in a repository's subfolder):
+
+```python
+from transformers import pipeline
+clf = pipeline("audio-classification", model="DIR/checkpoint", trust_remote_code=True)
+clf({{"raw": samples, "sampling_rate": 16000}})  # float samples of one voice, mono
+```
+
+`trust_remote_code=True` runs `checkpoint/{HUB_MODULE}.py`: distilser's preprocessing, the model and its feature
+extractor, written from distilser's source. Without it `transformers` stops with "Please pass the argument
+`trust_remote_code=True`"; with distilser installed, `import distilser.model` registers the same classes and no
+flag is needed. The feature extractor does what distilser does before the model (soxr resampling, mono, trimming,
+pre-emphasis, peak normalisation, the {window:g} s window, no padding): given the same 16 kHz samples
+(`distilser.preprocessing.load_audio(path)`), the pipeline scores a clip as distilser's clip path does with this
+checkpoint. Given a dictionary at another rate, the pipeline resamples it with torchaudio before the extractor sees
+it, which moves the probabilities a little: give it 16 kHz, or call the feature extractor with the file's rate
+(`AutoFeatureExtractor`, `sampling_rate=`), which resamples with soxr.
+{calibrated}
+With distilser (`pip install distilser`), `distilser analyze FILE` or `distilser.analyze(path)` runs
+`model.int8.onnx` on the speech of a recording of any length (a voice-activity detector, then {window:g} s windows).
 """
 
 # %% ../nbs/09a_default_model.ipynb #8e80a8cd
@@ -137,7 +220,7 @@ def build_default_model(cremad_root, # CREMA-D (AudioWAV/...)
     if not (checkpoint/"config.json").is_file():
         train_default_model(cremad_root, checkpoint, config, holdout, progress=progress)
     fp32, int8 = export_onnx(checkpoint, out)
-    tables = {}
+    tables, ravdess = {}, None
     if ravdess_root is not None:
         from distilser.data import ravdess_manifest
         manifest = ravdess_manifest(ravdess_root)
@@ -146,9 +229,11 @@ def build_default_model(cremad_root, # CREMA-D (AudioWAV/...)
             comparison_table(results[fp32.name], "fp32").iloc[:, 1:])
         tables["RAVDESS, 672 four-class clips (cross-corpus)"] = both.to_markdown()
         tables["int8 against fp32 on RAVDESS"] = int8_fidelity(out/"ravdess").to_markdown()
+        ravdess = results[int8.name]
     command = f"distilser default-model --cremad {cremad_root} --out {out_dir}"
     if ravdess_root: command += f" --ravdess {ravdess_root}"
-    write_atomic(out/"README.md", model_card(out.name, int8, command, tables))
+    write_atomic(out/"README.md", model_card(out.name, int8, command, tables,
+                                             default_model_results(checkpoint, ravdess=ravdess)))
     return dict(fp32=fp32, int8=int8, tables=tables)
 
 def int8_fidelity(report_dir) -> pd.DataFrame:
@@ -159,6 +244,25 @@ def int8_fidelity(report_dir) -> pd.DataFrame:
     return pd.DataFrame([dict(clips=len(fp32), agreement=round(float((fp32.prediction == int8.prediction).mean()), 4),
                               ua_fp32=round(ua["model"], 4), ua_int8=round(ua["model.int8"], 4),
                               ua_change_points=round(100 * (ua["model.int8"] - ua["model"]), 2))])
+
+# %% ../nbs/09a_default_model.ipynb #6770c48e
+def markdown_table(text: str, n: int = 0) -> pd.DataFrame:
+    "The `n`-th Markdown pipe table in `text` (a bench/results file, a card), as strings, indexed by its first column."
+    tables = [p.strip() for p in text.split("\n\n") if p.strip().startswith("|")]
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in tables[n].splitlines()]
+    return pd.DataFrame(rows[2:], columns=rows[0]).set_index(rows[0][0])
+
+# %% ../nbs/09a_default_model.ipynb #335c4dd2
+def rewrite_card(model_dir,     # a model folder whose README.md `model_card` wrote (checkpoint/, model.int8.onnx)
+                 results: list, # the measured results for its header (`default_model_results`' form)
+                ) -> Path:      # the card written
+    "A model folder's card written again by `model_card`: its own recipe and measured tables, `results` in its header."
+    out = Path(model_dir)
+    card = (out/"README.md").read_text()
+    recipe = card.split("## Recipe\n\n```\n", 1)[1].split("\n```", 1)[0]
+    measured = card.split("## Measured\n\n### ", 1)[1].split("\n\n## ", 1)[0]
+    tables = dict(section.split("\n\n", 1) for section in measured.split("\n\n### "))
+    return write_atomic(out/"README.md", model_card(out.name, out/"model.int8.onnx", recipe, tables, results))
 
 # %% ../nbs/09a_default_model.ipynb #93685f05
 def default_model_command(args) -> int:

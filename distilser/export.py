@@ -18,9 +18,10 @@ from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contr
 # reading an exported file (`OnnxClassifier`, `distilser analyze`) needs onnxruntime and numpy alone
 
 # %% auto #0
-__all__ = ['DEFAULT_MODEL', 'ModelFileError', 'QuantizationError', 'export_fp32', 'model_metadata', 'write_metadata',
-           'read_metadata', 'training_audio', 'calibration_and_guard', 'OnnxClassifier', 'agreement', 'quantize_int8',
-           'CheckpointClassifier', 'open_model', 'export_onnx']
+__all__ = ['UNCALIBRATED', 'DEFAULT_MODEL', 'ModelFileError', 'QuantizationError', 'export_fp32', 'model_metadata',
+           'write_metadata', 'read_metadata', 'training_audio', 'calibration_and_guard', 'read_calibration',
+           'Classifier', 'OnnxClassifier', 'agreement', 'quantize_int8', 'CheckpointClassifier', 'shipped_models',
+           'open_model', 'export_onnx']
 
 # %% ../nbs/07_export.ipynb #420a1a8d
 OPSET = 20  # the first opset with a Gelu operator: one node per activation instead of five, fewer tensors to quantise
@@ -86,7 +87,10 @@ def export_fp32(model, path, opset=OPSET) -> Path:
     return path
 
 # %% ../nbs/07_export.ipynb #563fa6f1
-def model_metadata(model, training_data=None) -> dict:
+def model_metadata(model,                        # a distilser PyTorch classifier
+                   training_data=None,           # what it was trained on (None: the checkpoint's own record)
+                   confidence_calibration=None,  # the calibration record (temperature, min_confidence...), or None
+                  ) -> dict:                     # str -> str, as ONNX metadata holds them
     "The strings a user of the ONNX file needs: labels, the input contract, where the weights came from."
     from distilser.model import is_random_weights
     config = model.config
@@ -96,12 +100,13 @@ def model_metadata(model, training_data=None) -> dict:
     random = is_random_weights(model)
     description = getattr(config, 'distilser_description', None) or (
         RANDOM_WEIGHTS_NOTE if random else 'trained weights')
+    calibration = {} if confidence_calibration is None else dict(calibration=json.dumps(confidence_calibration))
     return dict(distilser_labels=json.dumps([config.id2label[i] for i in range(config.num_labels)]),
                 sample_rate=str(SAMPLE_RATE), window_seconds=str(float(contract['window_seconds'])),
                 preprocessing=json.dumps(contract), description=description,
                 backbone=str(getattr(config, 'distilser_backbone', config.name_or_path)),
                 training_data=training_data if isinstance(training_data, str) else json.dumps(training_data),
-                random_weights='true' if random else 'false')
+                random_weights='true' if random else 'false', **calibration)
 
 # %% ../nbs/07_export.ipynb #1d83e391
 def write_metadata(path, metadata: dict) -> Path:
@@ -164,8 +169,49 @@ def calibration_and_guard(manifest,                         # clips to draw from
     return (calibration_clips(manifest, n_calibration, 0, window_seconds),
             calibration_clips(manifest, n_guard, 0, window_seconds, skip=n_calibration))
 
+# %% ../nbs/07_export.ipynb #97203faa
+UNCALIBRATED = dict(temperature=1.0, min_confidence=dict(note=0.0, window=0.0))
+
+def read_calibration(metadata: dict,  # a model's metadata (str -> str)
+                     path,            # the model file, named in errors
+                    ) -> dict:        # the record: `temperature` (float), `min_confidence` {'note', 'window'}, the rest
+    "The confidence calibration under `calibration` in a model's metadata (JSON); `UNCALIBRATED` when there is none."
+    if 'calibration' not in metadata: return json.loads(json.dumps(UNCALIBRATED))  # a copy: no caller shares it
+    try:
+        record = json.loads(metadata['calibration'])
+        t, floors = float(record['temperature']), record.get('min_confidence', {})
+        floors = {k: float(floors.get(k, 0.0)) for k in UNCALIBRATED['min_confidence']}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise ModelFileError(f"{path}: unreadable calibration metadata (expected JSON with a temperature): "
+                             f"{metadata['calibration'][:80]}") from None
+    if not (np.isfinite(t) and t > 0) or not all(0 <= v <= 1 for v in floors.values()):
+        raise ModelFileError(f"{path}: calibration out of range (temperature {t:g} must be positive, min_confidence "
+                             f"{floors} within [0, 1])")
+    return {**record, 'temperature': t, 'min_confidence': floors}
+
+# %% ../nbs/07_export.ipynb #51f3afb7
+class Classifier:
+    """What every distilser classifier shares: its metadata's calibration record as `temperature` and
+    `min_confidence`, and probabilities with the temperature applied. A subclass sets `path` and `metadata`, calls
+    `_calibrate`, and provides `clip_logits`."""
+    def _calibrate(self):
+        record = read_calibration(self.metadata, self.path)
+        self.temperature, self.min_confidence = record['temperature'], record['min_confidence']
+
+    def predict_logits(self, x) -> np.ndarray:
+        "Raw logits `[batch, labels]` of preprocessed waveforms `[batch, samples]`, each row a clip."
+        return self.clip_logits(list(np.atleast_2d(np.asarray(x, np.float32))))
+
+    def predict_proba(self, x) -> np.ndarray:
+        "Calibrated class probabilities `[batch, labels]`: `softmax(logits / temperature)`."
+        return softmax(self.predict_logits(x), self.temperature)
+
+    def clip_proba(self, clips, batch_size: int = 16) -> np.ndarray:
+        "Calibrated class probabilities `[len(clips), labels]` of clips of any lengths: `clip_logits`, then `T`."
+        return softmax(self.clip_logits(clips, batch_size), self.temperature)
+
 # %% ../nbs/07_export.ipynb #277ee774
-class OnnxClassifier:
+class OnnxClassifier(Classifier):
     "An exported distilser model: clips after distilser's preprocessing in, logits or probabilities out."
     def __init__(self, path, num_threads=None):
         self.path = Path(path)
@@ -173,6 +219,7 @@ class OnnxClassifier:
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         if 'distilser_labels' not in self.metadata:
             raise ModelFileError(f'{self.path}: not a distilser model (an ONNX file without distilser metadata)')
+        self._calibrate()
         self.labels = json.loads(self.metadata['distilser_labels'])
         self.sample_rate = int(self.metadata['sample_rate'])
         self.window_seconds = float(self.metadata['window_seconds'])
@@ -194,10 +241,6 @@ class OnnxClassifier:
             raise ValueError(f'expected waveforms [batch, samples] with at least {MIN_SAMPLES} samples, '
                              f'got shape {x.shape}')
         return self.session.run(['logits'], {'input_values': x})[0]
-
-    def predict_proba(self, x) -> np.ndarray:
-        "Class probabilities `[batch, labels]` (softmax of the logits)."
-        return softmax(self.predict_logits(x))
 
     def clip_logits(self, clips, batch_size: int = 16) -> np.ndarray:
         "Logits `[len(clips), labels]` of clips of any lengths: runs of equal length share a batch, nothing is padded."
@@ -333,8 +376,9 @@ def quantize_int8(fp32_path,                        # the fp32 ONNX file, with i
 # %% ../nbs/07_export.ipynb #e0d276a3
 DEFAULT_MODEL = 'cremad-melcnn-v2'
 
-class CheckpointClassifier:
-    "A distilser PyTorch checkpoint (a `save_pretrained` directory) with the interface of `OnnxClassifier`."
+class CheckpointClassifier(Classifier):
+    """A distilser PyTorch checkpoint (a `save_pretrained` directory) with the interface of `OnnxClassifier`;
+    uncalibrated (temperature 1): a calibration record lives in the exported files."""
     def __init__(self, path, num_threads: int | None = None):
         missing_extra('torch', 'train')
         import torch
@@ -346,22 +390,30 @@ class CheckpointClassifier:
         self.labels, self.window_seconds = json.loads(meta['distilser_labels']), float(meta['window_seconds'])
         self.preprocessing, self.is_random_weights = json.loads(meta['preprocessing']), is_random_weights(self.model)
         self.description, self.metadata = meta['description'], meta
+        self._calibrate()
 
     def clip_logits(self, clips, batch_size: int = 16) -> np.ndarray:
         "Logits `[len(clips), labels]`, one unpadded clip at a time."
         from distilser.loso import clip_logits
         return clip_logits(self.model, clips)
 
-def open_model(path=None,                       # ONNX file, export or checkpoint directory, or None: the default model
-               num_threads: int | None = None,  # ONNX Runtime (or torch) threads (None: their own choice)
+def shipped_models() -> list[str]:
+    "The names of the models that ship inside the package: the folders of `models/` with an int8 ONNX file."
+    return sorted(p.parent.name for p in (Path(distilser.__file__).parent/'models').glob('*/model.int8.onnx'))
+
+def open_model(path=None,                       # ONNX file, export or checkpoint directory, a shipped model's name,
+               num_threads: int | None = None,  # or None: the default model. ONNX Runtime (or torch) threads
               ):
-    """An `OnnxClassifier` (file, export directory, or the default model when `path` is None) or a
-    `CheckpointClassifier`."""
+    """An `OnnxClassifier` (file, export directory, shipped model's name, or the default model when `path` is None)
+    or a `CheckpointClassifier`."""
     if path is None:
         path = default_model_path()
         if not path.is_file(): raise ModelFileError(f'{path}: the default model is missing from this installation')
     path = Path(path)
-    if not path.exists(): raise ModelFileError(f"{path}: no such file or directory")
+    if not path.exists() and str(path) in shipped_models(): path = shipped_model_path(str(path))
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file or directory, nor a shipped model "
+                             f"({', '.join(shipped_models()) or 'none in this installation'})")
     if path.is_file(): return OnnxClassifier(path, num_threads=num_threads)
     if (path/'model.int8.onnx').is_file(): return OnnxClassifier(path/'model.int8.onnx', num_threads=num_threads)
     config = path/'config.json'
@@ -371,9 +423,13 @@ def open_model(path=None,                       # ONNX file, export or checkpoin
                          "export`, or a checkpoint directory written by `distilser train`)")
 
 # %% ../nbs/07_export.ipynb #432bc3af
+def shipped_model_path(name: str) -> Path:
+    "The int8 ONNX file of the shipped model `name` (a folder of `models/`, inside the package with its model card)."
+    return Path(distilser.__file__).parent/'models'/name/'model.int8.onnx'
+
 def default_model_path() -> Path:
     "The int8 ONNX file of distilser's default model, shipped inside the package with its model card."
-    return Path(distilser.__file__).parent/'models'/DEFAULT_MODEL/'model.int8.onnx'
+    return shipped_model_path(DEFAULT_MODEL)
 
 # %% ../nbs/07_export.ipynb #539601cc
 def export_onnx(checkpoint,                              # a checkpoint directory (`save_pretrained`) or a loaded model
@@ -386,6 +442,7 @@ def export_onnx(checkpoint,                              # a checkpoint director
                 allow_below_floor: bool = False,         # write int8 anyway when the floor is not reached
                 n_calibration: int = CALIBRATION_CLIPS,  # calibration clips drawn when `calibration` is None
                 n_guard: int = GUARD_CLIPS,              # guard clips drawn when `guard` is None
+                confidence_calibration: dict | None = None,  # the `calibration` record to write (08a), or None
                ) -> tuple[Path, Path]:                   # the fp32 and int8 ONNX files
     "Write `model.onnx` (fp32) and the guarded static `model.int8.onnx` for a checkpoint directory or a loaded model."
     import torch
@@ -393,7 +450,8 @@ def export_onnx(checkpoint,                              # a checkpoint director
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     model = (checkpoint if isinstance(checkpoint, torch.nn.Module)
              else load_model(checkpoint, freeze_feature_encoder=False))
-    fp32 = write_metadata(export_fp32(model, out_dir/'model.onnx'), model_metadata(model, training_data))
+    fp32 = write_metadata(export_fp32(model, out_dir/'model.onnx'),
+                          model_metadata(model, training_data, confidence_calibration))
     if calibration is None or guard is None:
         window = float(read_metadata(fp32)['window_seconds'])
         own_calibration, own_guard = calibration_and_guard(training_audio(model), n_calibration, n_guard, window)
@@ -411,12 +469,22 @@ def checkpoint_and_clips(args) -> tuple:
     audio = training_audio(model, args.calibration)
     return model, audio, *calibration_and_guard(audio, args.calibration_clips, args.guard_clips, window)
 
+def calibration_file(path) -> dict | None:
+    "The calibration record in the JSON file `path` (bench/calibration.py writes one), checked as a model reads it."
+    if path is None: return None
+    try: text = Path(path).read_text()
+    except OSError as e: raise DistilserError(f'{path}: cannot read the calibration record ({e.strerror})') from None
+    read_calibration({'calibration': text}, path)  # refuses a record that a model could not use
+    return json.loads(text)
+
 def export_command(args) -> int:
     "`distilser export`: write both ONNX files, report the int8 guard and the fp32 parity with PyTorch."
     from distilser.loso import clip_logits
+    record = calibration_file(args.confidence_calibration)  # a bad file is refused before the export starts
     model, audio, calibration, guard = checkpoint_and_clips(args)
     fp32, int8 = export_onnx(model, args.out, calibration, guard, training_data=args.training_data, floor=args.floor,
-                             max_float=args.max_float, allow_below_floor=args.allow_below_floor)
+                             max_float=args.max_float, allow_below_floor=args.allow_below_floor,
+                             confidence_calibration=record)
     torch_check = agreement(clip_logits(model, guard), OnnxClassifier(fp32), guard)
     record = json.loads(read_metadata(int8)['quantization'])
     print(f"{fp32}: {fp32.stat().st_size / 1e6:.2f} MB, agrees with PyTorch on {torch_check['agreement']:.1%} of "
@@ -451,5 +519,8 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
                    help=f'most layers the guard may keep in float (default {MAX_FLOAT})')
     p.add_argument('--allow-below-floor', action='store_true', help='write the int8 model even if it misses the floor')
     p.add_argument('--training-data', metavar='TEXT', help='what the model was trained on, stored in the metadata')
+    p.add_argument('--confidence-calibration', metavar='JSON',
+                   help='a calibration record (temperature, min_confidence: bench/results/calibration.json) to store '
+                        'in the metadata, applied by every consumer of the files (default: none, temperature 1)')
     p.set_defaults(func=export_command)
     return p

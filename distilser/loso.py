@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from transformers import (EarlyStoppingCallback, HfArgumentParser, Trainer, TrainingArguments,
-                          Wav2Vec2FeatureExtractor, set_seed)
+from transformers import EarlyStoppingCallback, HfArgumentParser, Trainer, TrainingArguments, set_seed
 from transformers.trainer_callback import PrinterCallback
 
 import distilser
 from .core import LABELS, LABEL2ID, FROM_SCRATCH_NOTE, DistilserError, compute_metrics, log, write_atomic
 from .data import add_corpus_options, corpus_option, corpus_sources, listener_confirmed, load_corpora
 from .preprocessing import SAMPLE_RATE, WINDOW_SECONDS, Augmenter, CropCollator, SERDataset, input_contract
-from .model import DISTILHUBERT_HUB_ID, is_random_weights, load_model, resolve_backbone
+from .model import (DISTILHUBERT_HUB_ID, DistilserFeatureExtractor, is_random_weights, load_model,
+                             resolve_backbone)
 from .loss import FocalLoss, balanced_alpha
 
 # %% auto #0
@@ -67,7 +67,8 @@ class TrainingConfig:
     window_seconds: float = field(default=WINDOW_SECONDS, metadata=dict(
         help="clips are cut to this window (never padded); recorded in the model for deployment"))
     seed: int = field(default=0, metadata=dict(help="seeds weights, augmentation, batches and the production split"))
-    augment: bool = field(default=True, metadata=dict(help="augment the training clips (gain, noise, pitch, polarity)"))
+    augment: bool = field(default=True, metadata=dict(
+        help="augmentation of the training clips (gain, noise, pitch, polarity): on, or off with --no-augment"))
     snr_noise: float = field(default=0.0, metadata=dict(
         help="share of training clips that get noise at a random 5-30 dB SNR (not the paper's; default model 0.5)"))
     tempo_change: float = field(default=0.0, metadata=dict(
@@ -110,10 +111,9 @@ def _trainer_metrics(eval_pred) -> dict:
     return {k: v for k, v in metrics.items() if k != "confusion"}
 
 # %% ../nbs/04_loso.ipynb #c92bde32
-def feature_extractor() -> Wav2Vec2FeatureExtractor:
-    "The input settings in `transformers`' form: 16 kHz mono waveforms, no padding, no normalisation."
-    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=False,
-                                    return_attention_mask=False)
+def feature_extractor(window_seconds: float = WINDOW_SECONDS) -> DistilserFeatureExtractor:
+    "A recipe's input in `transformers`' form: distilser's preprocessing and the recipe's window, never padded."
+    return DistilserFeatureExtractor(input_contract(window_seconds))
 
 # %% ../nbs/04_loso.ipynb #5efdd3be
 def _augmenter(c: TrainingConfig) -> Augmenter | None:
@@ -147,7 +147,7 @@ def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
         dataloader_num_workers=(4 if gpu else 0) if num_workers is None else num_workers)
     trainer = Trainer(
         model=model, args=args, data_collator=CropCollator(c.seed), compute_metrics=_trainer_metrics,
-        processing_class=feature_extractor(),  # names the input for group_by_length
+        processing_class=feature_extractor(c.window_seconds),  # names the input for group_by_length
         train_dataset=SERDataset(train_df, _augmenter(c), window_seconds=c.window_seconds),
         eval_dataset=SERDataset(val_df, window_seconds=c.window_seconds),
         compute_loss_func=lambda outputs, labels, num_items_in_batch=None: focal(outputs.logits, labels),

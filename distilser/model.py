@@ -4,24 +4,28 @@
 
 # %% ../nbs/02_model.ipynb #52d0e8c3
 from __future__ import annotations
-import math, socket, warnings
+import functools, inspect, json, math, socket, warnings
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
+import soxr
 import torch
 import torch.nn.functional as F
 import torchaudio.functional as AF
-from transformers import (AutoConfig, AutoModelForAudioClassification, HubertConfig, PretrainedConfig,
-                          PreTrainedModel, Wav2Vec2Config)
+from transformers import (AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, BatchFeature,
+                          HubertConfig, PretrainedConfig, PreTrainedModel, SequenceFeatureExtractor, Wav2Vec2Config)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .core import LABELS, DistilserError
+from .core import LABELS, DistilserError, log, write_atomic
+from .preprocessing import MIN_SAMPLES, input_contract, preprocess, to_mono
 
 # %% auto #0
-__all__ = ['OFFLINE_TINY', 'OFFLINE_DISTILHUBERT', 'OFFLINE_WAV2VEC2_BASE', 'OFFLINE_MELCNN', 'DISTILHUBERT_HUB_ID',
+__all__ = ['OFFLINE_TINY', 'OFFLINE_DISTILHUBERT', 'OFFLINE_WAV2VEC2_BASE', 'OFFLINE_MELCNN', 'DISTILHUBERT_HUB_ID', 'HUB_MODULE',
            'DISTILHUBERT_ARCHITECTURE', 'TINY_ARCHITECTURE', 'BackboneError', 'RandomWeightsWarning', 'MelCnnConfig',
-           'LogMel', 'MelCnnForSequenceClassification', 'offline_config', 'hub_reachable', 'resolve_backbone',
-           'label_config', 'is_random_weights', 'load_model', 'count_parameters']
+           'LogMel', 'MelCnnForSequenceClassification', 'DistilserFeatureExtractor', 'hub_code',
+           'save_for_transformers', 'offline_config', 'hub_reachable', 'resolve_backbone', 'label_config',
+           'is_random_weights', 'load_model', 'count_parameters']
 
 # %% ../nbs/02_model.ipynb #4cba9f74
 OFFLINE_TINY = "offline:tiny"                   # DistilHuBERT's layout shrunk to ~40 k parameters: tests and demos
@@ -99,6 +103,105 @@ class MelCnnForSequenceClassification(PreTrainedModel):
 
 AutoConfig.register(MelCnnConfig.model_type, MelCnnConfig, exist_ok=True)
 AutoModelForAudioClassification.register(MelCnnConfig, MelCnnForSequenceClassification, exist_ok=True)
+
+# %% ../nbs/02_model.ipynb #6528a236
+class DistilserFeatureExtractor(SequenceFeatureExtractor):
+    """distilser's input contract in `transformers`' form: each clip resampled to the model's rate with soxr, made
+    mono, trimmed, pre-emphasised, peak-normalised and cut to the model's window, as `load_clip` does; never padded."""
+    model_input_names = ["input_values"]
+
+    def __init__(self, preprocessing: dict | None = None, **kwargs):  # `preprocessing`: an `input_contract`
+        self.preprocessing = dict(preprocessing or input_contract())
+        kwargs.update(feature_size=1, sampling_rate=self.preprocessing["sample_rate"], padding_value=0.0,
+                      return_attention_mask=False)
+        super().__init__(**kwargs)
+
+    def clip(self, x, sampling_rate: int | None = None, name: str = "clip") -> np.ndarray:
+        "One clip (`[samples]`, or `[samples, channels]`) at `sampling_rate` Hz as the model takes it."
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 2: x = to_mono(x)
+        if x.ndim != 1 or not len(x): raise ValueError(f"{name}: expected audio samples, got an array of {x.shape}")
+        if not np.isfinite(x).all(): raise ValueError(f"{name}: contains NaN or infinite samples")
+        if sampling_rate and sampling_rate != self.sampling_rate:
+            x = soxr.resample(x, sampling_rate, self.sampling_rate, "HQ").astype(np.float32)
+        x = preprocess(x, self.preprocessing)[:round(self.preprocessing["window_seconds"] * self.sampling_rate)]
+        if len(x) < MIN_SAMPLES: raise ValueError(f"{name}: less than 25 ms of sound after trimming silence")
+        return x
+
+    def __call__(self, raw_speech,                    # a clip, a list of clips, or a `[clips, samples]` array
+                 sampling_rate: int | None = None,    # the clips' rate (None: the model's, with a warning)
+                 return_tensors: str | None = None,   # "pt" or "np" (clips of one length), None: a list of arrays
+                ) -> BatchFeature:
+        "The clips as the model takes them, as `input_values`."
+        if sampling_rate is None:  # the same warning as transformers' own extractors give
+            log.warning("no sampling_rate given to DistilserFeatureExtractor: the audio is taken to be at %d Hz",
+                        self.sampling_rate)
+        one = not isinstance(raw_speech, (list, tuple)) and np.ndim(raw_speech) == 1
+        clips = [self.clip(x, sampling_rate, f"clip {i}") for i, x in enumerate([raw_speech] if one else raw_speech)]
+        if return_tensors and len({len(x) for x in clips}) > 1:
+            raise ValueError("clips of different lengths cannot share a tensor, and distilser never pads: "
+                             "call the feature extractor once per clip (as pipeline() does)")
+        return BatchFeature({"input_values": np.stack(clips) if return_tensors else clips}, tensor_type=return_tensors)
+
+AutoFeatureExtractor.register(MelCnnConfig, DistilserFeatureExtractor, exist_ok=True)
+
+# %% ../nbs/02_model.ipynb #27743942
+HUB_MODULE = "distilser_hf"  # the module in each checkpoint that `trust_remote_code=True` runs
+
+_HUB_HEADER = '''"""distilser's preprocessing, log-mel CNN and feature extractor, for `trust_remote_code=True`.
+
+Written by `distilser.model.hub_code()` from distilser's own source: change distilser, not this file."""
+from __future__ import annotations
+import logging, math
+
+import numpy as np
+import soxr
+import torch
+import torch.nn.functional as F
+import torchaudio.functional as AF
+from transformers import BatchFeature, PretrainedConfig, PreTrainedModel, SequenceFeatureExtractor
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+log = logging.getLogger("distilser")
+
+'''
+
+def hub_code() -> str:
+    "The source of `distilser_hf.py`: distilser's preprocessing steps, log-mel CNN and feature extractor, standalone."
+    import distilser.model as m, distilser.preprocessing as p  # the exported modules, whose source is on disk
+    constants = "".join(f"{n} = {getattr(p, n)!r}\n" for n in ("SAMPLE_RATE", "WINDOW_SECONDS", "MIN_SAMPLES",
+                                                               "PREPROCESSING"))
+    parts = [p.input_contract, p.to_mono, p.trim_silence, p.pre_emphasis, p.peak_normalize, p.preprocess,
+             m.MelCnnConfig, m.LogMel, m.MelCnnForSequenceClassification, m.DistilserFeatureExtractor]
+    return "\n\n".join([_HUB_HEADER + constants] + [inspect.getsource(o) for o in parts])
+
+# %% ../nbs/02_model.ipynb #38532e5e
+def save_for_transformers(checkpoint) -> Path:
+    """Make the checkpoint directory `checkpoint` load the `transformers` way with distilser's answer: its
+    `DistilserFeatureExtractor` (the preprocessing and window of its config), `distilser_hf.py`, and `auto_map` entries
+    for `trust_remote_code=True`; the weights are left as they are."""
+    path = Path(checkpoint)
+    config = json.loads((path/"config.json").read_text())
+    if config.get("model_type") == MelCnnConfig.model_type:  # DistilHuBERT's classes are transformers' own
+        config["auto_map"] = {"AutoConfig": f"{HUB_MODULE}.MelCnnConfig",
+                              "AutoModelForAudioClassification": f"{HUB_MODULE}.MelCnnForSequenceClassification"}
+        write_atomic(path/"config.json", json.dumps(config, indent=2) + "\n")
+    DistilserFeatureExtractor(config.get("distilser_preprocessing"),
+                              auto_map={"AutoFeatureExtractor": f"{HUB_MODULE}.DistilserFeatureExtractor"}
+                              ).save_pretrained(path)
+    write_atomic(path/f"{HUB_MODULE}.py", hub_code())
+    return path
+
+# %% ../nbs/02_model.ipynb #13ed8cc8
+@functools.cache  # once per directory and process
+def _plain_extractor_note(checkpoint: str):
+    "Say that a checkpoint saved before `DistilserFeatureExtractor` takes its preprocessing from its config alone."
+    saved = Path(checkpoint)/"preprocessor_config.json"
+    kind = json.loads(saved.read_text()).get("feature_extractor_type") if saved.is_file() else None
+    if kind not in (None, DistilserFeatureExtractor.__name__):
+        log.warning("%s: preprocessor_config.json holds %s, not distilser's feature extractor: distilser preprocesses "
+                    "from config.json (distilser_preprocessing) but pipeline() would not; "
+                    "distilser.model.save_for_transformers('%s') adds it", checkpoint, kind, checkpoint)
 
 # %% ../nbs/02_model.ipynb #5eb75bf9
 DISTILHUBERT_ARCHITECTURE = dict(
@@ -184,6 +287,7 @@ def load_model(backbone=DISTILHUBERT_HUB_ID, labels=LABELS, freeze_feature_encod
             source, local_files_only=local_only, **label_config(labels), **config_overrides)
         if not hasattr(model.config, "distilser_random_weights"):  # a model we saved keeps its own record
             model.config.update({"distilser_backbone": str(backbone), "distilser_random_weights": False})
+        elif local_only and Path(source).is_dir(): _plain_extractor_note(source)
     _announce_random(model)
     if freeze_feature_encoder: model.freeze_feature_encoder()
     return model

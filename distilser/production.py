@@ -15,9 +15,9 @@ from transformers import HfArgumentParser
 from .core import LABELS, DistilserError, log, write_atomic
 from .data import add_corpus_options, corpus_sources, load_corpora
 from .preprocessing import input_contract
-from .model import is_random_weights
+from .model import is_random_weights, save_for_transformers
 from .core import FROM_SCRATCH_NOTE
-from .loso import TrainingConfig, feature_extractor, predict, train_model, training_config
+from .loso import TrainingConfig, predict, train_model, training_config
 
 # %% auto #0
 __all__ = ['PAPER_PRODUCTION', 'PAPER_PRODUCTION_SOURCE', 'HOLDOUT_FRACTION', 'TRAINING_ONLY_CORPORA', 'SPLITS',
@@ -104,7 +104,7 @@ def train_production(manifest: pd.DataFrame, # the clips of every corpus given (
     model, random = trainer.model, is_random_weights(trainer.model)
     model.config.update(dict(distilser_training_data=data))
     model.save_pretrained(out)
-    feature_extractor().save_pretrained(out)
+    save_for_transformers(out)
     settings = dict(asdict(config), holdout=holdout, split=split)
     history = [{k.removeprefix("eval_"): v for k, v in h.items() if k.startswith("eval_") or k == "epoch"}
                for h in trainer.state.log_history if "eval_ua" in h]

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .core import log, missing_extra
-from .export import (GUARD_FLOOR, MAX_FLOAT, ModelFileError, QuantizationError, agreement,
-                              checkpoint_and_clips, logits_only, model_metadata)
+from .export import (GUARD_FLOOR, MAX_FLOAT, Classifier, ModelFileError, QuantizationError,
+                              agreement, calibration_file, checkpoint_and_clips, logits_only, model_metadata)
 from .export import add_cli as add_export_cli, export_command as onnx_export_command
 from .preprocessing import MIN_SAMPLES, SAMPLE_RATE
 # torch, torchao and executorch are imported inside the functions: `import distilser.pte` costs nothing, and the
@@ -128,7 +128,7 @@ def sidecar(path) -> Path:
     "The JSON file beside an ExecuTorch program that holds its distilser metadata (a `.pte` file has no place for it)."
     return Path(path).with_suffix('.json')
 
-class PteClassifier:
+class PteClassifier(Classifier):
     "An exported ExecuTorch program with the interface of `OnnxClassifier`: preprocessed clips in, logits out."
     def __init__(self, path, num_threads: int | None = None):
         _executorch()
@@ -141,13 +141,14 @@ class PteClassifier:
         self.metadata = json.loads(sidecar(self.path).read_text())
         self.labels = json.loads(self.metadata['distilser_labels'])
         self.window_seconds = float(self.metadata['window_seconds'])
+        self._calibrate()
         if num_threads:
             from executorch.extension.pybindings import portable_lib
             portable_lib._unsafe_reset_threadpool(int(num_threads))  # one pool per process: sized before loading
         self.method = Runtime.get().load_program(self.path).load_method('forward')
 
-    def clip_logits(self, clips) -> np.ndarray:
-        "Logits `[len(clips), labels]`, one unpadded clip at a time."
+    def clip_logits(self, clips, batch_size: int = 1) -> np.ndarray:
+        "Logits `[len(clips), labels]`, one unpadded clip at a time, whatever `batch_size`."
         import torch
         out = [self.method.execute([torch.as_tensor(np.asarray(c, np.float32))[None]])[0].numpy() for c in clips]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
@@ -223,12 +224,13 @@ def export_pte(model,                             # a distilser PyTorch classifi
                max_float: int = MAX_FLOAT,        # at most this many modules kept in float to reach it
                allow_below_floor: bool = False,   # write it even below the floor (else `QuantizationError`)
                progress: bool = True,             # a tqdm bar over the guard's trials
+               confidence_calibration: dict | None = None,  # the `calibration` record to write (08a), or None
               ) -> tuple[Path, Path]:             # the fp32 and the int8 program
     "Write `model.pte` (fp32) and guarded static int8 `model.int8.pte` for XNNPACK, each with its JSON metadata."
     _executorch()
     from distilser.loso import clip_logits
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    metadata = model_metadata(model, training_data)
+    metadata = model_metadata(model, training_data, confidence_calibration)
     traced = traced_logits(model, float(metadata['window_seconds']))
     reference = clip_logits(model, guard)
     with tempfile.TemporaryDirectory(dir=out_dir) as d:  # nothing is written to out_dir until it has passed
@@ -256,9 +258,10 @@ def pte_command(args) -> int:
     "`distilser export --format pte`: both programs, their guard record and the fp32 program's parity with PyTorch."
     _executorch()
     from distilser.loso import clip_logits
+    record = calibration_file(args.confidence_calibration)  # a bad file is refused before the export starts
     model, audio, calibration, guard = checkpoint_and_clips(args)
     fp32, int8 = export_pte(model, args.out, calibration, guard, args.training_data, args.floor, args.max_float,
-                            args.allow_below_floor)
+                            args.allow_below_floor, confidence_calibration=record)
     parity = agreement(clip_logits(model, guard), PteClassifier(fp32), guard)
     record = json.loads(PteClassifier(int8).metadata['quantization'])
     print(f"{fp32}: {fp32.stat().st_size / 1e6:.2f} MB, agrees with PyTorch on {parity['agreement']:.1%} of "

@@ -17,7 +17,10 @@ nbs/sidebar.yml in notebook order); nbs/_quarto.yml is a link to it, the one pla
    names linked to their documentation;
 3. nbconvert's HTMLExporter renders each page into `_docs/<name>.html` (Quarto's output-dir) with the site's title,
    description, repository link, styles.css and sidebar from the site configuration, figures embedded, formulas as
-   MathML (latex2mathml; no script from a CDN).
+   MathML (latex2mathml; no script from a CDN);
+4. the web page's files (its scripts, ONNX Runtime Web from node_modules, the shipped models, silero's VAD) go to
+   `_docs/web/` (`distilser.web.write_web_assets`, which tests/test_web.py uses too): the chapter `web.html` loads
+   them from the site itself.
 
 Usage: `python scripts/build_docs.py [--n_workers 2] [--timeout 600] [--no-readme]`  (`make docs` runs it).
 """
@@ -36,6 +39,8 @@ from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 from nbdev.config import get_config
 
+from distilser.core import DistilserError
+from distilser.web import write_web_assets
 from docs_exec import relative_paths
 from nbdev_private import page_name, refresh_quarto_files
 
@@ -295,6 +300,8 @@ def build(n_workers: int = 2, timeout: float = 600, readme: bool = True) -> int:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     for p in pages: (out / p['href']).write_text(render_page(p, pages, site, nbs), encoding='utf-8')
+    try: write_web_assets(out)
+    except DistilserError as e: sys.exit(f'docs: {e}')
     index = next((p for p in pages if p['src'] == cfg.readme_nb and not p['error']), None)
     if readme and index: write_readme(index, cfg.config_path)
     failed = [p for p in pages if p['error']]

@@ -8,6 +8,11 @@ from pathlib import Path
 import mistune
 import pandas as pd
 
+from distilser.core import pyplot
+from distilser.default_model import plot_learning_curve
+from distilser.evaluate import comparison_table
+from distilser.production import production_table
+
 out, backbone, epochs, seconds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 random_init = backbone.startswith('offline:')
 
@@ -17,6 +22,43 @@ def log(name) -> str:
 
 def figure(path, caption) -> str:
     return f"![{caption}]({path})" if (out / path).exists() else f"*({path} was not written)*"
+
+def table(df: pd.DataFrame, **options) -> str:
+    "A table in Markdown, '-' where there is no figure."
+    return df.astype(object).where(df.notna(), None).to_markdown(missingval='-', **options)
+
+def training() -> str:
+    """The training as the learning curve (training.png, drawn here from the checkpoint's training.json) and a short
+    table, rather than the Trainer's per-epoch log dictionaries (kept in logs/train.txt)."""
+    record = json.loads((out / 'checkpoint' / 'training.json').read_text())
+    result = json.loads((out / 'checkpoint' / 'metrics.json').read_text())
+    fig = plot_learning_curve(out / 'checkpoint')
+    fig.axes[0].set_title(f"{backbone}: validation clips (a random 5 % of the training actors')")
+    fig.savefig(out / 'training.png', dpi=120)
+    pyplot().close(fig)
+    history = pd.DataFrame(record['history']).set_index('epoch')
+    best = history.loc[record['best_epoch']]
+    held = production_table(result)
+    held.columns = [held.columns[0], 'this run']  # the run's long note is said once, below, not as a header
+    return f"""{figure('training.png', 'validation UA and WA per epoch, the best epoch marked')}
+
+{record['epochs_run']} epochs run (most {record['settings']['epochs']}, early stopping after
+{record['settings']['patience']} without a better validation UA); the best, epoch {record['best_epoch']} (validation
+UA {best.ua:.1%}, WA {best.wa:.1%}, loss {best.loss:.3f}), is the model kept. On its {result['n_held_out']} held-out
+clips, beside the paper's production model:
+
+{table(held, floatfmt='.2f')}
+
+Caveat: {result['caveat']}.{f" This run: {result['note']}." if result['note'] else ''} The Trainer's own log, epoch by
+epoch: [logs/train.txt](logs/train.txt)."""
+
+def evaluation(folder: str, log_name: str) -> str:
+    "What `distilser evaluate` wrote to `folder` (its output in logs/`log_name`.txt): the model named once, its figures."
+    metrics = json.loads((out / folder / 'metrics.json').read_text())
+    return f"""Model: {metrics['description']}. {metrics['n_clips']} clips of the held-out actors, figures in percent
+(the command's own output: [logs/{log_name}.txt](logs/{log_name}.txt)):
+
+{table(comparison_table(metrics, 'this model'), floatfmt='.2f')}"""
 
 note = json.loads((out / 'voice_note.json').read_text())[0]
 truth = pd.read_csv(out / 'voice_note_truth.csv')
@@ -59,9 +101,9 @@ are held out for the evaluation and the voice note; the int8 calibration uses tr
 
 {log('manifest')}
 
-## 2. Training (`distilser train`): random-weights smoke run
+## 2. Training (`distilser train`): {'random-weights smoke run' if random_init else backbone}
 
-{log('train')}
+{training()}
 
 ## 3. Export (`distilser export`): fp32 and int8 ONNX
 
@@ -69,25 +111,25 @@ are held out for the evaluation and the voice note; the int8 calibration uses tr
 
 ## 4. Evaluation of the smoke model on the held-out actors (`distilser evaluate`)
 
-{log('evaluate')}
+{evaluation('evaluation', 'evaluate')}
 
 {figure('evaluation/confusion.png', 'confusion matrix on the held-out actors (smoke model, random weights)')}
 
 ## 5. The default model on the same held-out actors (`distilser evaluate`, no model given)
 
-{log('evaluate_default')}
+{evaluation('evaluation_default', 'evaluate_default')}
 
 {figure('evaluation_default/confusion.png', 'confusion matrix of the default model on the held-out actors')}
 
 Every clip, its true emotion and the default model's prediction:
 
-{clip_table.to_markdown(index=False)}
+{table(clip_table, index=False)}
 
 ## 6. A voice note (`distilser analyze`, default model)
 
 Held-out clips strung together with pauses (`make_voice_note`), {note['duration']:.1f} s:
 
-{truth.to_markdown(index=False, floatfmt='.2f')}
+{table(truth, index=False, floatfmt='.2f')}
 
 {log('analyze')}
 
@@ -96,7 +138,7 @@ Held-out clips strung together with pauses (`make_voice_note`), {note['duration'
 Per-window prediction next to the truth (the labels of the clips each window overlaps; times in the note's seconds;
 a window spans every pause inside it):
 
-{windows.to_markdown(index=False) if len(windows) else '*no speech detected*'}
+{table(windows, index=False, floatfmt='.2f') if len(windows) else '*no speech detected*'}
 
 Full result: [voice_note.json](voice_note.json).
 
@@ -115,7 +157,7 @@ Full result: [voice_note.json](voice_note.json).
 html = mistune.html(report)
 (out / 'report.html').write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>distilser demo</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}
-pre{{background:#f5f5f5;padding:.8em;overflow-x:auto}}
+pre{{background:#f5f5f5;padding:.8em;white-space:pre-wrap}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px}}img{{max-width:100%}}</style></head>
 <body>{html}</body></html>""")
 print(f"{out / 'report.md'} and {out / 'report.html'} written")

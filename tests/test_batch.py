@@ -190,3 +190,68 @@ def test_memory_stays_bounded_on_10000_files(tmp_path):
             and resumed.stdout.startswith(f"{tmp_path / '10000.csv'}: 0 files analysed, 0 could not be"))
     print(f'peak RSS: 100 files {runs[100]:.0f} MB, 10,000 files {runs[10_000]:.0f} MB, resume of 10,000 {mb:.0f} MB')
     assert runs[10_000] - runs[100] < 25 and mb - runs[100] < 25
+
+def test_retry_errors_analyses_the_error_rows_again(tmp_path, clips):
+    """A file that was missing during the first run (a network share that was gone) gets its row again with
+    --retry-errors once it is back; an M4A still cannot be decoded and keeps its one row; the others are not redone."""
+    folder = tmp_path / 'notes'
+    folder.mkdir()
+    for c in clips[:2]: shutil.copy(c, folder / c.name)
+    (folder / 'memo.m4a').write_bytes(M4A_HEAD + bytes(2000))
+    late, out = tmp_path / 'late.flac', tmp_path / 'results.csv'
+    assert analyze(folder, late, '--out', out).returncode == 0
+    first = pd.read_csv(out).set_index('path')
+    assert first.error[str(late)] == 'no such file'
+    shutil.copy(clips[2], late)
+    assert analyze(folder, late, '--out', out).stdout.startswith(f'{out}: 0 files analysed, 0 could not be')
+    done = analyze(late, '--out', out, '--retry-errors')  # the error rows of the files given, not the M4A's
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f'{out}: 1 files analysed, 0 could not be (their rows say why), 0 were there already')
+    assert done.stderr == f'distilser: {out}: took out 1 row that ended in an error, to analyse its file again\n'
+    done = analyze(folder, late, '--out', out, '--retry-errors')  # the M4A is tried again, and fails again
+    assert done.stdout.startswith(f'{out}: 0 files analysed, 1 could not be (their rows say why), 3 were there already')
+    assert done.stderr.splitlines() == [
+        f'distilser: {out}: took out 1 row that ended in an error, to analyse its file again',
+        f"{folder / 'memo.m4a'}: {first.error[str(folder / 'memo.m4a')]}"]
+    after = pd.read_csv(out).set_index('path')
+    assert after.index.is_unique and sorted(after.index) == sorted(first.index)
+    assert after.emotion[str(late)] in LABELS and pd.isna(after.error[str(late)])
+    assert after.error[str(folder / 'memo.m4a')].startswith('MP4/M4A')
+    assert after.loc[first.index[first.error.isna()]].equals(first.loc[first.error.isna()])  # untouched
+    refused = analyze(folder, '--retry-errors')
+    assert refused.returncode == 2 and refused.stderr == ('distilser: error: --retry-errors retries the error rows of '
+                                                          '--out: give it\n')
+
+def test_plots_of_files_with_the_same_name(tmp_path, clips):
+    "memo.flac in two folders (two different recordings): two figures, one each, named after the folders."
+    for day, clip in [('Monday', clips[0]), ('Tuesday', clips[40])]:
+        (tmp_path / 'notes' / day).mkdir(parents=True)
+        shutil.copy(clip, tmp_path / 'notes' / day / 'memo.flac')
+    done = analyze(tmp_path / 'notes', '--plot', tmp_path / 'figures' / 'timeline.png', '--workers', '2')
+    assert done.returncode == 0, done.stderr
+    figures = sorted((tmp_path / 'figures').iterdir())
+    assert [f.name for f in figures] == ['timeline-Monday-memo.png', 'timeline-Tuesday-memo.png']
+    assert figures[0].read_bytes() != figures[1].read_bytes()
+    shutil.copy(clips[1], tmp_path / 'notes' / 'Monday' / 'memo.wav')  # one name for two files: refused, nothing drawn
+    done = analyze(tmp_path / 'notes', '--plot', tmp_path / 'more' / 'timeline.png')
+    assert done.returncode == 2 and not (tmp_path / 'more').exists()
+    assert done.stderr == (f"distilser: error: --plot: {tmp_path / 'notes' / 'Monday' / 'memo.flac'} and "
+                           f"{tmp_path / 'notes' / 'Monday' / 'memo.wav'} would both be drawn to "
+                           f"{tmp_path / 'more' / 'timeline-Monday-memo.png'}; plot them in separate runs\n")
+
+@pytest.mark.parametrize('kind', ['csv', 'jsonl'])
+def test_results_without_the_uncertain_column_resume(tmp_path, clips, kind):
+    "A results file written before the `uncertain` column (its rows as 0.1 wrote them) is resumed, not refused."
+    out = tmp_path / f'results.{kind}'
+    assert analyze(*clips[:2], '--out', out).returncode == 0
+    if kind == 'csv': pd.read_csv(out, dtype=str).drop(columns='uncertain').to_csv(out, index=False)
+    else: out.write_text(''.join(json.dumps({k: v for k, v in json.loads(l).items() if k != 'uncertain'}) + '\n'
+                                 for l in out.read_text().splitlines()))
+    done = analyze(*clips[:4], '--out', out, '--min-confidence', '1')
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f'{out}: 2 files analysed, 0 could not be (their rows say why), 2 were there')
+    rows = pd.read_csv(out) if kind == 'csv' else pd.read_json(out, lines=True)
+    assert rows.path.tolist() == [str(c) for c in clips[:4]]
+    assert rows.uncertain.iloc[:2].isna().all() and rows.uncertain.iloc[2:].tolist() == [True, True]  # P >= 1: never sure
+    assert (done.stderr == f'distilser: {out}: added the uncertain column (empty in the rows written before it)\n'
+            if kind == 'csv' else done.stderr == '')

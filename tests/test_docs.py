@@ -44,7 +44,7 @@ def title_of(nb_path, plain=False):
 def sources():
     "What the site is made from (distilser/ is exported from the notebooks): a site older than any is rebuilt"
     scripts = [ROOT / 'scripts' / n for n in ('build_docs.py', 'docs_exec.py', 'nbdev_private.py')]
-    return [*NBS.glob('*.ipynb'), *NBS.glob('*.yml'), *NBS.glob('*.css'), ROOT / '_quarto.yml', *scripts,
+    return [*NBS.glob('*.ipynb'), *NBS.glob('*.yml'), *NBS.glob('*.css'), *ROOT.glob('web/*'), ROOT / '_quarto.yml', *scripts,
             ROOT / 'settings.ini']
 
 

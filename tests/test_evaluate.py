@@ -9,7 +9,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_m
 
 from conftest import run_cli
 from distilser.cli import main
-from distilser.core import AROUSAL, LABELS
+from distilser.core import AROUSAL, LABELS, softmax
 from distilser.data import ravdess_manifest
 from distilser.evaluate import PAPER_RAVDESS, evaluate, open_model
 from distilser.export import ModelFileError
@@ -28,10 +28,11 @@ def report(tiny, subset_root, tmp_path_factory):
 
 def test_report_files(report):
     out, r, metrics, _ = report
-    for name in ('confusion.png', 'arousal.png'):
+    for name in ('confusion.png', 'reliability.png', 'arousal.png'):
         data = (out/name).read_bytes()
         assert len(data) > 1000 and data[:8] == b'\x89PNG\r\n\x1a\n', name
     assert 'recall sadness' in r.stdout and RANDOM_WEIGHTS_NOTE in r.stdout
+    assert 'calibration (temperature 1): ECE' in r.stdout and 'reliability.png' in r.stdout
 
 
 def test_metrics_agree_with_sklearn(report, subset_root):
@@ -50,6 +51,23 @@ def test_metrics_agree_with_sklearn(report, subset_root):
     assert m['clips_per_class'] == y.value_counts().reindex(LABELS).to_dict()
     # each row's prediction is its most probable label
     assert (preds[[f'p_{l}' for l in LABELS]].to_numpy().argmax(1) == p.map(LABELS.index).to_numpy()).all()
+
+
+def test_calibration_figures(report):
+    "ECE (15 equal-width bins of the top probability) and Brier score, computed here the long way from predictions.csv."
+    _, _, m, preds = report
+    p = preds[[f'p_{l}' for l in LABELS]].to_numpy()
+    conf, right = p.max(1), p.argmax(1) == preds.label.map(LABELS.index).to_numpy()
+    gaps = [abs(right[b].mean() - conf[b].mean()) * b.sum() for lo in np.arange(15) / 15
+            if (b := (conf > lo) & (conf <= lo + 1 / 15)).any()]
+    assert m['ece'] == pytest.approx(sum(gaps) / len(p), abs=1e-6)
+    onehot = np.eye(4)[preds.label.map(LABELS.index)]
+    assert m['brier'] == pytest.approx(((p - onehot) ** 2).sum(1).mean(), abs=1e-6)
+    assert m['mean_confidence'] == pytest.approx(conf.mean(), abs=1e-6)
+    assert (m['temperature'], m['min_confidence'], m['uncertain_share']) == (1.0, 0.0, 0.0)  # the tiny export has none
+    assert m['accuracy_when_certain'] == pytest.approx(m['accuracy'], abs=1e-12)
+    # the raw logits are kept beside the probabilities
+    np.testing.assert_allclose(softmax(preds[[f'logit_{l}' for l in LABELS]].to_numpy()), p, atol=1e-6)
 
 
 def test_arousal_view(report):

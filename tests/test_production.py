@@ -55,7 +55,8 @@ def test_train_writes_a_checkpoint(trained, subset_root):
         assert (out/name).is_file() and (out/name).stat().st_size > 0, name
     assert not (out/'checkpoints').exists()  # the Trainer's working checkpoints are gone
     extractor = json.loads((out/'preprocessor_config.json').read_text())
-    assert extractor['sampling_rate'] == 16000 and extractor['do_normalize'] is False
+    assert extractor['sampling_rate'] == 16000 and extractor['feature_extractor_type'] == 'DistilserFeatureExtractor'
+    assert extractor['preprocessing'] == json.loads((out/'config.json').read_text())['distilser_preprocessing']
     config = json.loads((out/'config.json').read_text())
     assert config['distilser_training_data']['corpora']['ravdess']['root'] == str(subset_root)
     assert config['distilser_preprocessing']['pre_emphasis'] == 0.97

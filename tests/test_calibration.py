@@ -1,0 +1,82 @@
+"Calibration: the shipped model's record, its reproduction from the committed logits, and every consumer applying it."
+import json, shutil
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from distilser.calibration import calibration_study
+from distilser.core import LABELS, softmax
+from distilser.data import REPO_ROOT, ravdess_manifest
+from distilser.evaluate import evaluate, predict_clips
+from distilser.export import (DEFAULT_MODEL, ModelFileError, OnnxClassifier, default_model_path, open_model,
+                              write_metadata)
+from distilser.preprocessing import load_clip
+
+RESULTS = REPO_ROOT/'bench'/'results'
+MODEL_DIR = REPO_ROOT/'models'/DEFAULT_MODEL
+
+
+def shipped_record(name='model.int8.onnx') -> dict:
+    "The `calibration` record in a shipped ONNX file, read with the onnx library (not distilser's reader)."
+    props = {p.key: p.value for p in onnx.load(str(MODEL_DIR/name)).metadata_props}
+    return json.loads(props['calibration'])
+
+
+def test_shipped_files_carry_one_record():
+    int8, fp32 = shipped_record(), shipped_record('model.onnx')
+    assert int8 == fp32
+    assert int8['temperature'] > 0 and set(int8['min_confidence']) == {'note', 'window'}
+    assert 'ravdess' not in int8['fitted_on'] and int8['rule']  # never fitted on RAVDESS; the rule travels with it
+    model = open_model(DEFAULT_MODEL)
+    assert model.path == default_model_path()
+    assert (model.temperature, model.min_confidence) == (int8['temperature'], int8['min_confidence'])
+
+
+def test_the_committed_study_reproduces_the_shipped_record():
+    "The record follows from the committed logits by the chapter's functions, and so do the committed figures."
+    table = pd.read_csv(RESULTS/'calibration_logits.csv', dtype=dict(group=str))
+    record = shipped_record()
+    scores, choice, fitted = calibration_study(table, ['cremad'], record['fitted_on'].split(', '))
+    assert choice == 'cross-corpus' and sorted(table.corpus.unique()) == sorted(['cremad', 'ravdess',
+                                                                                 *record['fitted_on'].split(', ')])
+    assert {k: fitted[k] for k in ('temperature', 'min_confidence', 'fitted_on')} == \
+           {k: record[k] for k in ('temperature', 'min_confidence', 'fitted_on')}
+    committed = pd.read_csv(RESULTS/'calibration.csv')
+    np.testing.assert_allclose(scores.ece.to_numpy(), committed.ece.to_numpy(), atol=1e-9)
+    assert (scores.groupby('corpus').ua.nunique() == 1).all()  # no candidate changes UA
+
+
+def test_probabilities_carry_the_temperature(subset_root):
+    "On real clips the shipped model's probabilities are softmax(logits / T); the logits and answers stay raw."
+    model = open_model()
+    clips = [load_clip(p, model.window_seconds) for p in ravdess_manifest(subset_root).path[:6]]
+    z = model.clip_logits(clips)
+    np.testing.assert_allclose(model.clip_proba(clips), softmax(z / model.temperature), atol=1e-9)
+    np.testing.assert_allclose(model.predict_proba(clips[0]), softmax(z[:1] / model.temperature), atol=1e-6)
+    assert (model.clip_proba(clips).argmax(1) == z.argmax(1)).all()
+
+
+def test_evaluate_applies_it(subset_root, tmp_path):
+    "`distilser evaluate` of the shipped model and of a copy without the record: same answers, other confidence."
+    plain = tmp_path/'plain.onnx'
+    shutil.copy(default_model_path(), plain)
+    m = onnx.load(str(plain))
+    kept = [p for p in m.metadata_props if p.key != 'calibration']
+    del m.metadata_props[:]; m.metadata_props.extend(kept); onnx.save(m, str(plain))
+    manifest = ravdess_manifest(subset_root)
+    calibrated, uncalibrated = (evaluate(p, manifest, progress=False) for p in (default_model_path(), plain))
+    assert uncalibrated['temperature'] == 1.0 and calibrated['temperature'] == shipped_record()['temperature']
+    assert calibrated['confusion'] == uncalibrated['confusion'] and calibrated['ua'] == uncalibrated['ua']
+    assert calibrated['ece'] != uncalibrated['ece'] and calibrated['mean_confidence'] != uncalibrated['mean_confidence']
+    assert calibrated['min_confidence'] == shipped_record()['min_confidence']['window']
+
+
+def test_unreadable_record_is_one_line(subset_root, tmp_path):
+    bad = write_metadata(shutil.copy(default_model_path(), tmp_path/'bad.onnx'),
+                         dict(calibration='{"temperature": -1}'))
+    with pytest.raises(ModelFileError, match='bad.onnx: calibration out of range'): OnnxClassifier(bad)
+    r = run_cli('evaluate', bad, '--ravdess', subset_root, '--out', tmp_path/'o')
+    assert r.returncode == 2 and 'bad.onnx: calibration out of range' in r.stderr and 'Traceback' not in r.stderr
