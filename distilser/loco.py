@@ -15,6 +15,7 @@ from transformers import HfArgumentParser
 
 from .core import AROUSAL, FROM_SCRATCH_NOTE, LABELS, DistilserError, log, write_atomic
 from .data import CORPORA, NAMED_CORPORA, add_corpus_options, corpus_sources, load_corpora
+from .model import save_for_transformers
 from .loso import (TrainingConfig, _check_settings, _environment, predict, train_model,
                             training_config)
 
@@ -91,7 +92,7 @@ def run_loco(manifest: pd.DataFrame,               # every corpus's clips (`load
         train, val, test = split_loco(manifest, fold, holdout, config.seed)
         trainer, val_metrics = train_model(train, val, fold_dir, config, progress, model_overrides)
         preds = predict(trainer.model, test)[0]
-        trainer.model.save_pretrained(fold_dir/'checkpoint')
+        trainer.model.save_pretrained(fold_dir/'checkpoint'); save_for_transformers(fold_dir/'checkpoint')
         record = _fold_record(fold, settings, train, val, trainer.train_dataset.df)
         write_atomic(fold_dir/'config.json', json.dumps(record, indent=2, default=str))
         write_atomic(fold_dir/'predictions.csv', preds.to_csv(index=False))
