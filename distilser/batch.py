@@ -11,21 +11,22 @@ from contextlib import closing, contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-import pandas as pd
 from tqdm import tqdm  # the text bar, in a notebook too: it is the command line's
 
-from .core import LABELS, DistilserError, log, pyplot
+from .core import LABELS, DistilserError, lazy_module, log, pyplot
 from .data import AUDIO_EXTENSIONS, UNDECODABLE_AUDIO, audio_files
 from .export import ModelFileError, open_model
 from .pipeline import NoteAnalysis, StreamingVAD, analyze_file, plot_timeline
 
+pd = lazy_module('pandas')  # only the results table needs it: see `lazy_module`
+
 # %% auto #0
-__all__ = ['UNSUPPORTED_MAGIC', 'ROW_FIELDS', 'EARLIER_FIELDS', 'input_files', 'unsupported_format', 'error_reason',
-           'process_model', 'check_labels', 'process_vad', 'figure_name', 'save_timeline', 'analyze_note', 'note_row',
-           'error_row', 'model_name', 'analyze_row', 'analyze_batch', 'fan_out', 'available_cores', 'worker_threads',
-           'output_kind', 'format_row', 'drop_partial_line', 'csv_columns', 'read_rows', 'recorded_paths',
-           'rewrite_results', 'output_lock', 'open_results', 'plot_template', 'figure_root', 'print_results',
-           'write_results', 'analyze_command', 'add_cli']
+__all__ = ['pd', 'UNSUPPORTED_MAGIC', 'ROW_FIELDS', 'EARLIER_FIELDS', 'input_files', 'unsupported_format', 'error_reason',
+           'process_model', 'check_labels', 'available_cores', 'process_vad', 'figure_name', 'save_timeline',
+           'analyze_note', 'note_row', 'error_row', 'model_name', 'analyze_row', 'analyze_batch', 'fan_out',
+           'worker_threads', 'output_kind', 'format_row', 'drop_partial_line', 'csv_columns', 'read_rows',
+           'recorded_paths', 'rewrite_results', 'output_lock', 'open_results', 'plot_template', 'figure_root',
+           'print_results', 'write_results', 'analyze_command', 'add_cli']
 
 # %% ../nbs/09b_batch.ipynb #b77e7e9d
 def input_files(inputs) -> list[Path]:
@@ -83,11 +84,18 @@ def check_labels(model):
                              f"({', '.join(LABELS)}): the rows' p_<label> columns and arousal need those four")
     return model
 
+# %% ../nbs/09b_batch.ipynb #01659c3b
+def available_cores() -> int:
+    "The cores this process may run on."
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+
 # %% ../nbs/09b_batch.ipynb #613442c1
-@lru_cache(maxsize=1)
-def process_vad() -> StreamingVAD:
-    "One voice activity detector per process (`analyze_file` resets it for each file)."
-    return StreamingVAD()
+@lru_cache(maxsize=4)
+def process_vad(threads: int | None = None) -> StreamingVAD:
+    """One voice activity detector per process (`analyze_file` resets it for each file), with the model's `threads`
+    (None: every core). On a file the VAD and the model take turns, so each may use all the cores the process has;
+    most of the VAD's time is matrix products over a block's frames, which threads share."""
+    return StreamingVAD(num_threads=threads or available_cores())
 
 # %% ../nbs/09b_batch.ipynb #7d7ff035
 def figure_name(path, root=None) -> str:
@@ -112,7 +120,7 @@ def analyze_note(path, model=None, hop_seconds=None, batch_size=8, threads=None,
     that cannot be used raises."""
     m = process_model(model, threads)  # outside the try: a broken model is not one bad file, it stops the run
     try:
-        result = analyze_file(path, m, hop_seconds=hop_seconds, batch_size=batch_size, vad=process_vad(),
+        result = analyze_file(path, m, hop_seconds=hop_seconds, batch_size=batch_size, vad=process_vad(threads),
                               progress=progress, min_confidence=min_confidence)
         if plot: save_timeline(result, str(plot).replace('{name}', figure_name(path, plot_root)))
         return result
@@ -190,11 +198,6 @@ def fan_out(fn,                # a function of one item; with workers, one that 
             if len(pending) >= 4 * workers: yield pending.popleft().result()
         while pending: yield pending.popleft().result()
     finally: pool.shutdown(wait=True, cancel_futures=True)
-
-# %% ../nbs/09b_batch.ipynb #01659c3b
-def available_cores() -> int:
-    "The cores this process may run on."
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 # %% ../nbs/09b_batch.ipynb #01c97dcb
 def worker_threads(threads: int | None, workers: int) -> int | None:

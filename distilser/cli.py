@@ -44,7 +44,7 @@ def add_cli(sub):
 # subcommand: the module whose `add_cli` adds it
 COMMANDS = {'manifest': 'cli', 'analyze': 'batch', 'evaluate': 'evaluate', 'export': 'pte', 'bench': 'int8_speed',
             'train': 'production', 'loso': 'loso', 'loco': 'loco', 'study': 'study', 'default-model': 'default_model',
-            'listen': 'listen'}
+            'listen': 'listen', 'models': 'shipped'}
 
 def _needs_extra(library: str):
     "What a stand-in runs: the one-line error that names the extra which brings `library`."

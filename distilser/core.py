@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ce15deb6
 from __future__ import annotations
-import importlib, logging, os, tempfile
+import importlib, importlib.util, logging, os, sys, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ log = logging.getLogger('distilser')
 
 # %% auto #0
 __all__ = ['log', 'LABELS', 'LABEL2ID', 'ID2LABEL', 'AROUSAL', 'EXTRAS', 'ECE_BINS', 'RANDOM_WEIGHTS_NOTE', 'FROM_SCRATCH_NOTE',
-           'DistilserError', 'MissingExtraError', 'missing_extra', 'pyplot', 'write_atomic', 'softmax',
+           'DistilserError', 'MissingExtraError', 'missing_extra', 'pyplot', 'lazy_module', 'write_atomic', 'softmax',
            'confusion_matrix', 'compute_metrics', 'reliability_bins', 'ece', 'brier']
 
 # %% ../nbs/00_core.ipynb #7194df01
@@ -49,6 +49,17 @@ def pyplot():
     missing_extra('matplotlib', 'plot')
     import matplotlib.pyplot as plt
     return plt
+
+# %% ../nbs/00_core.ipynb #1fa446d2
+def lazy_module(name: str):
+    "The module `name`, imported when one of its attributes is first used (`importlib.util.LazyLoader`)."
+    if name in sys.modules: return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None: raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 # %% ../nbs/00_core.ipynb #19171671
 def write_atomic(path,       # the file to write (replaced if it exists); missing parent directories are created

@@ -11,23 +11,24 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import soundfile as sf
 import soxr
 
 
-from .core import LABELS, AROUSAL, DistilserError, log, write_atomic
+from .core import LABELS, AROUSAL, DistilserError, lazy_module, log, write_atomic
+
+pd = lazy_module('pandas')  # tables are built on demand: analysing a note never needs pandas
 
 # %% auto #0
-__all__ = ['UNDECODABLE_AUDIO', 'AUDIO_EXTENSIONS', 'REPO_ROOT', 'RAVDESS_EMOTIONS', 'IEMOCAP_CATEGORIES', 'IEMOCAP_TO_LABEL',
-           'CREMAD_EMOTIONS', 'CREMAD_SENTENCES', 'CREMAD_LEVELS', 'CREMAD_VOTES', 'NAMED_CORPORA', 'CORPORA',
-           'PAPER_TABLE_I', 'LayoutError', 'audio_problem', 'drop_unreadable', 'audio_files', 'sample_ravdess_root',
+__all__ = ['pd', 'UNDECODABLE_AUDIO', 'AUDIO_EXTENSIONS', 'REPO_ROOT', 'RAVDESS_EMOTIONS', 'IEMOCAP_CATEGORIES',
+           'IEMOCAP_TO_LABEL', 'CREMAD_EMOTIONS', 'CREMAD_SENTENCES', 'CREMAD_LEVELS', 'CREMAD_VOTES', 'NAMED_CORPORA',
+           'CORPORA', 'LayoutError', 'audio_problem', 'drop_unreadable', 'audio_files', 'sample_ravdess_root',
            'sample_cremad_root', 'full_ravdess_root', 'ravdess_manifest', 'parse_emo_evaluation', 'iemocap_manifest',
            'cremad_manifest', 'listener_confirmed', 'make_iemocap_fixture', 'make_cremad_fixture', 'skipped_summary',
            'NamedCorpus', 'named_corpus_manifest', 'make_named_fixture', 'ManifestError', 'parse_label_map',
            'map_labels', 'keep_four_classes', 'folder_manifest', 'csv_manifest', 'load_corpora', 'corpus_option',
-           'add_label_map_option', 'add_corpus_options', 'corpus_sources', 'class_balance', 'speaker_counts',
-           'plot_speaker_counts']
+           'add_label_map_option', 'add_corpus_options', 'corpus_sources', 'class_balance', 'paper_table_i',
+           'speaker_counts', 'plot_speaker_counts']
 
 # %% ../nbs/00_data.ipynb #b284ed40
 class LayoutError(DistilserError):
@@ -749,9 +750,12 @@ def class_balance(manifests: dict) -> pd.DataFrame:
     weights = (total.sum() / (len(LABELS) * total)).round(3)
     return pd.concat([table.astype(object), pd.DataFrame([weights], index=['Class weight'])])
 
-PAPER_TABLE_I = pd.DataFrame(
-    [[1103, 1636, 1708, 1084, 5531], [1271, 1271, 1087, 1271, 4900], [2374, 2907, 2795, 2355, 10431]],
-    index=['IEMOCAP', 'CREMA-D (train)', 'Combined total'], columns=LABELS + ['Total'])
+def paper_table_i() -> pd.DataFrame:
+    "The paper's Table I: its counts per class of the full corpora (a function, so that importing costs no pandas)."
+    return pd.DataFrame(
+        [[1103, 1636, 1708, 1084, 5531], [1271, 1271, 1087, 1271, 4900],
+         [2374, 2907, 2795, 2355, 10431]],
+        index=['IEMOCAP', 'CREMA-D (train)', 'Combined total'], columns=LABELS + ['Total'])
 
 # %% ../nbs/00_data.ipynb #78662f20
 def speaker_counts(df: pd.DataFrame) -> pd.DataFrame:

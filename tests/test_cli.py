@@ -54,3 +54,12 @@ def test_analyze_prints_only_its_own_lines(subset_root, tmp_path):
     assert done.returncode == 0 and done.stderr == ''
     done = run_cli('analyze', *clips, '--out', tmp_path / 'r.csv', '-v')  # nothing more to say, even when asked
     assert done.returncode == 0 and done.stderr == ''
+
+
+def test_analyze_never_loads_pandas(subset_root):
+    "pandas costs a third of a second to import, more than analysing a 5-minute note; a file's analysis needs no table."
+    clip = sorted(subset_root.rglob('*.flac'))[0]
+    code = (f'import sys; from distilser.cli import main\nmain(["analyze", {str(clip)!r}])\n'
+            'print("pandas loaded:", "pandas.core.frame" in sys.modules)')
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
+    assert 'anger' in done.stdout and done.stdout.splitlines()[-1] == 'pandas loaded: False'
