@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from .core import DistilserError
+from .preprocessing import SAMPLE_RATE
 # the pipeline (onnxruntime) is imported when a command runs: `distilser --help` stays fast
 
 # %% auto #0
-__all__ = ['LiveChunks', 'Microphone', 'FileSource', 'live_line', 'ctrl_c_ends', 'listen', 'listen_command', 'add_cli']
+__all__ = ['LiveChunks', 'microphone_rate', 'Microphone', 'FileSource', 'live_line', 'ctrl_c_ends', 'listen', 'listen_command',
+           'add_cli']
 
 # %% ../nbs/09c_listen.ipynb #5a427a36
 def _sounddevice():
@@ -49,17 +51,27 @@ class LiveChunks:
                 yield np.concatenate(chunks)
             if done: return
 
+# %% ../nbs/09c_listen.ipynb #c5522faa
+def microphone_rate(sd,            # the `sounddevice` module
+                    device,        # as `Microphone` takes it
+                    default_rate,  # the device's own rate
+                   ) -> int:
+    "16 kHz when the input `device` accepts it (no resampling in the stream), else its `default_rate`."
+    try: sd.check_input_settings(device=device, channels=1, samplerate=SAMPLE_RATE, dtype='float32')
+    except (ValueError, sd.PortAudioError): return int(default_rate)
+    return SAMPLE_RATE
+
 # %% ../nbs/09c_listen.ipynb #2bd25d4c
 class Microphone(LiveChunks):
     "An input device through PortAudio (`sounddevice`): its chunks, mono, as the sound card delivers them."
     def __init__(self, device=None,        # a device number or name (`python -m sounddevice` lists them); None: default
-                 sample_rate=None,         # None: the device's own
+                 sample_rate=None,         # None: 16 kHz if the device takes it, else its own (`microphone_rate`)
                  chunk_seconds=0.1,        # how much audio each callback brings
                 ):
         sd = _sounddevice()
         try:
             info = sd.query_devices(device, 'input')
-            rate = int(sample_rate or info['default_samplerate'])
+            rate = int(sample_rate or microphone_rate(sd, device, info['default_samplerate']))
             self.stream = sd.InputStream(device=device, channels=1, samplerate=rate, dtype='float32',
                                          blocksize=round(chunk_seconds * rate), callback=self._arrived)
         except (ValueError, sd.PortAudioError) as e:
