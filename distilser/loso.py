@@ -17,7 +17,8 @@ from transformers.trainer_callback import PrinterCallback
 
 import distilser
 from .core import LABELS, LABEL2ID, FROM_SCRATCH_NOTE, DistilserError, compute_metrics, log, write_atomic
-from .data import add_corpus_options, corpus_option, corpus_sources, listener_confirmed, load_corpora
+from .data import (NAMED_CORPORA, add_corpus_options, corpus_option, corpus_sources, listener_confirmed,
+                            load_corpora)
 from .preprocessing import SAMPLE_RATE, WINDOW_SECONDS, Augmenter, CropCollator, SERDataset, input_contract
 from .model import (DISTILHUBERT_HUB_ID, DistilserFeatureExtractor, is_random_weights, load_model,
                              resolve_backbone)
@@ -297,20 +298,24 @@ def _enough_groups(manifest: pd.DataFrame, source) -> int:
 def loso_corpora(sources: dict, label_map=None):
     """`(manifest, extra_train, n_folds)` for a LOSO run on `sources` (`{corpus: root}`, see `corpus_sources`):
     IEMOCAP by session (+ CREMA-D for training), or the groups of one other corpus (RAVDESS or CREMA-D actors, a
-    manifest's speakers) dealt into five folds (fewer if there are fewer groups)."""
-    tested = [c for c in sources if c != "cremad"]  # CREMA-D is tested only alone
+    manifest's speakers) dealt into five folds (fewer if there are fewer groups). The named corpora given (ASED,
+    URDU, EMOVO, EmoDB, TurEV-DB: `NAMED_CORPORA`) join every fold's training set, never its validation or test."""
+    added = [c for c in sources if c in NAMED_CORPORA]
+    tested = [c for c in sources if c != "cremad" and c not in added]  # CREMA-D is tested only alone
     if len(tested) > 1:
         given = " and ".join(map(corpus_option, tested))
         raise CorpusArgumentError(f"give one corpus to cross-validate on, not {given}")
     if tested and "cremad" in sources and tested != ["iemocap"]:
         raise CorpusArgumentError("--cremad goes with --iemocap (CREMA-D joins IEMOCAP's training sets) or alone")
-    if not sources:
-        raise CorpusArgumentError("no corpus: give --iemocap ROOT (with --cremad ROOT for training), --ravdess ROOT, "
-                                  "--cremad ROOT or --manifest CSV")
+    if not tested and "cremad" not in sources:
+        raise CorpusArgumentError("no corpus to cross-validate on: give --iemocap ROOT (with --cremad ROOT for "
+                                  "training), --ravdess ROOT, --cremad ROOT or --manifest CSV"
+                                  + (f" ({', '.join(map(corpus_option, added))} only join training)" if added else ""))
     corpus = (tested or ["cremad"])[0]
     manifest = load_corpora({corpus: sources[corpus]}, label_map)
-    if corpus != "iemocap": return manifest, None, min(5, _enough_groups(manifest, sources[corpus]))
-    return manifest, load_corpora({"cremad": sources["cremad"]}) if "cremad" in sources else None, None
+    joining = [*(["cremad"] if corpus == "iemocap" and "cremad" in sources else []), *added]
+    extra = load_corpora({c: sources[c] for c in joining}) if joining else None
+    return manifest, extra, None if corpus == "iemocap" else min(5, _enough_groups(manifest, sources[corpus]))
 
 # %% ../nbs/04_loso.ipynb #531a3ce9
 def loso_command(args) -> int:
@@ -332,6 +337,8 @@ def add_cli(subparsers):
         ravdess="RAVDESS root: actors dealt into five folds",
         cremad="CREMA-D root: added to every IEMOCAP training set, or alone: its actors dealt into five folds",
         csv="a manifest (path,label,speaker,...; e.g. written by `distilser manifest`): its groups (the speakers "
-            "unless a group column says otherwise) dealt into five folds, fewer if it has fewer than five"))
+            "unless a group column says otherwise) dealt into five folds, fewer if it has fewer than five",
+        **{key: f"{c.title} root: joins every fold's training set (never its validation or test)"
+           for key, c in NAMED_CORPORA.items()}))
     p.add_argument("--out", required=True, help="output directory (a rerun skips the folds finished there)")
     p.set_defaults(func=loso_command)
