@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 from transformers import EarlyStoppingCallback, HfArgumentParser, Trainer, TrainingArguments, set_seed
-from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 import distilser
 from .core import LABELS, LABEL2ID, FROM_SCRATCH_NOTE, DistilserError, compute_metrics, log, write_atomic
@@ -26,9 +26,9 @@ from .loss import FocalLoss, balanced_alpha
 
 # %% auto #0
 __all__ = ['SUMMARY_METRICS', 'make_folds', 'split_fold', 'TrainingConfig', 'training_config', 'recorded_recipe',
-           'recipe_options', 'feature_extractor', 'train_model', 'model_window', 'clip_logits', 'predict',
-           'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError', 'loso_corpora',
-           'loso_command', 'add_cli']
+           'recipe_options', 'feature_extractor', 'EpochProgress', 'train_model', 'model_window', 'clip_logits',
+           'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError',
+           'loso_corpora', 'loso_command', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -121,6 +121,19 @@ def _augmenter(c: TrainingConfig) -> Augmenter | None:
     "The training clips' augmenter of a recipe (none when `augment` is off), seeded with the recipe."
     return Augmenter(c.seed, p=dict(snr=c.snr_noise, tempo=c.tempo_change)) if c.augment else None
 
+# %% ../nbs/04_loso.ipynb #16ba41de
+class EpochProgress(ProgressCallback):
+    "The Trainer's progress bars, with one short line per epoch in place of its log dictionaries."
+    train_loss = float('nan')  # the epoch's training loss, logged just before its evaluation
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not (state.is_world_process_zero and self.training_bar is not None and logs): return
+        if 'loss' in logs: self.train_loss = logs['loss']
+        if 'eval_ua' in logs:
+            self.training_bar.write(f"epoch {logs['epoch']:g}/{args.num_train_epochs:g}: training loss "
+                                    f"{self.train_loss:.3f}; validation UA {logs['eval_ua']:.1%}, "
+                                    f"WA {logs['eval_wa']:.1%}, loss {logs['eval_loss']:.3f}")
+
 # %% ../nbs/04_loso.ipynb #947192b6
 def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
                 val_df: pd.DataFrame, # the validation clips: early stopping and the best epoch
@@ -153,7 +166,8 @@ def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
         eval_dataset=SERDataset(val_df, window_seconds=c.window_seconds),
         compute_loss_func=lambda outputs, labels, num_items_in_batch=None: focal(outputs.logits, labels),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=c.patience)])
-    if not progress: trainer.remove_callback(PrinterCallback)  # quiet: no per-epoch log dictionaries
+    trainer.remove_callback(PrinterCallback if not progress else ProgressCallback)
+    if progress: trainer.add_callback(EpochProgress)  # the bars, and a line per epoch for the log dictionaries
     trainer.train()
     shutil.rmtree(checkpoints, ignore_errors=True)  # the best weights are in memory now
     trainer.model.config.update(dict(distilser_preprocessing=input_contract(c.window_seconds)))
