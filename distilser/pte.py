@@ -23,8 +23,8 @@ __all__ = ['PTE_RECIPE', 'folded_batch_norms', 'traced_logits', 'pt2e_int8', 'lo
 
 # %% ../nbs/07b_pte.ipynb #05791445
 def _executorch():
-    "`MissingExtraError` naming the `pte` extra unless ExecuTorch is installed."
-    missing_extra('executorch.exir', 'pte')
+    "`MissingExtraError` naming the `pte` extra unless ExecuTorch (and wurlitzer: quiet C++ logs) is installed."
+    for library in ('executorch.exir', 'wurlitzer'): missing_extra(library, 'pte')
 
 # %% ../nbs/07b_pte.ipynb #43103ecf
 def _scale_shift(bn):
@@ -133,6 +133,7 @@ class PteClassifier(Classifier):
     def __init__(self, path, num_threads: int | None = None):
         _executorch()
         from executorch.runtime import Runtime
+        from wurlitzer import pipes
         self.path = Path(path)
         if not self.path.is_file(): raise ModelFileError(f'{self.path}: no such model file')
         if not sidecar(self.path).is_file():
@@ -145,7 +146,10 @@ class PteClassifier(Classifier):
         if num_threads:
             from executorch.extension.pybindings import portable_lib
             portable_lib._unsafe_reset_threadpool(int(num_threads))  # one pool per process: sized before loading
-        self.method = Runtime.get().load_program(self.path).load_method('forward')
+        program = Runtime.get().load_program(self.path)
+        with pipes() as (_, said):  # XNNPACK's cpuinfo writes to the process's stderr (C++): a log line, not noise
+            self.method = program.load_method('forward')
+        if text := said.read().strip(): log.info('ExecuTorch: %s', ' | '.join(text.splitlines()))
 
     def clip_logits(self, clips, batch_size: int = 1) -> np.ndarray:
         "Logits `[len(clips), labels]`, one unpadded clip at a time, whatever `batch_size`."
@@ -191,7 +195,7 @@ def float_modules(traced,                       # `traced_logits(model, window)`
     weighted = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)
     candidates = [n for n, m in traced[0].named_modules() if isinstance(m, weighted)]
     with tempfile.TemporaryDirectory(dir=program and Path(program).parent) as d, tqdm(
-            desc='int8 guard', unit=' programs', disable=not progress, leave=False) as bar:
+            desc='int8 guard', unit=' programs', disable=None if progress else True, leave=False) as bar:
         names = itertools.count()  # one file per trial: the chosen one is kept (a disabled bar counts nothing)
         def trial(keep) -> dict:  # a lowered program, run by ExecuTorch
             bar.update()
