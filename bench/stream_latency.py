@@ -85,7 +85,9 @@ def main():
               'silence that confirm a pause when a window ends where the speech does) + the processing time of the '
               'call that returned it. The real-time factor (processing time / audio time) shows that the stream keeps '
               'up with real time, as the sum assumes. The last window of the note waits for the end of the recording '
-              'and is left out. Target: median <= 50 ms.', '',
+              'and is left out. Target: median <= 50 ms. At 48 kHz, soxr\'s filter holds back about 20 ms more; '
+              '`distilser listen` therefore opens a microphone at 16 kHz when the device accepts it '
+              '(`distilser.listen.microphone_rate`), where the first row applies.', '',
               f'CPU: {cpu_label()}, load average {load:.1f}; {date.today()}, `.venv/bin/python bench/stream_latency.py '
               f'--minutes {args.minutes:g} --chunk-ms {args.chunk_ms:g} --threads {args.threads}`.', '']
     text = '\n'.join(lines)
