@@ -26,9 +26,9 @@ from .loss import FocalLoss, balanced_alpha
 
 # %% auto #0
 __all__ = ['SUMMARY_METRICS', 'make_folds', 'split_fold', 'TrainingConfig', 'training_config', 'recorded_recipe',
-           'recipe_options', 'feature_extractor', 'EpochProgress', 'train_model', 'model_window', 'clip_logits',
-           'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError',
-           'loso_corpora', 'loso_command', 'add_cli']
+           'recipe_options', 'feature_extractor', 'EpochProgress', 'corpus_balanced_sampler', 'CorpusBalancedTrainer',
+           'train_model', 'model_window', 'clip_logits', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics',
+           'summarize', 'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -78,6 +78,8 @@ class TrainingConfig:
         help="train only on the CREMA-D clips whose voice listeners heard as acted (not the paper's)"))
     train_encoder: bool = field(default=False, metadata=dict(
         help="also train the convolutional feature encoder (frozen by default)"))
+    balance_corpora: bool = field(default=False, metadata=dict(
+        help="draw the training clips so that every corpus weighs the same, whatever its size (not the paper's)"))
 
     def __post_init__(self):  # a backbone given as a Path is recorded, compared and shown as text
         object.__setattr__(self, "backbone", str(self.backbone))
@@ -134,6 +136,20 @@ class EpochProgress(ProgressCallback):
                                     f"{self.train_loss:.3f}; validation UA {logs['eval_ua']:.1%}, "
                                     f"WA {logs['eval_wa']:.1%}, loss {logs['eval_loss']:.3f}")
 
+# %% ../nbs/04_loso.ipynb #bf854fa3
+def corpus_balanced_sampler(corpora: pd.Series, # each training clip's corpus
+                            seed: int = 0,
+                           ) -> torch.utils.data.WeightedRandomSampler:
+    "Draws of the training clips, with replacement, in which every corpus weighs the same."
+    weights = 1.0 / corpora.map(corpora.value_counts()).to_numpy(float)
+    return torch.utils.data.WeightedRandomSampler(torch.as_tensor(weights), len(weights), replacement=True,
+                                                  generator=torch.Generator().manual_seed(seed))
+
+class CorpusBalancedTrainer(Trainer):
+    "The Trainer, its training clips drawn by `corpus_balanced_sampler` (seeded with the recipe)."
+    def _get_train_sampler(self, train_dataset=None):
+        return corpus_balanced_sampler((train_dataset or self.train_dataset).df.corpus, self.args.seed)
+
 # %% ../nbs/04_loso.ipynb #947192b6
 def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
                 val_df: pd.DataFrame, # the validation clips: early stopping and the best epoch
@@ -159,7 +175,7 @@ def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
         save_only_model=True, load_best_model_at_end=True, metric_for_best_model="ua", greater_is_better=True,
         fp16=gpu, use_cpu=not gpu, seed=c.seed, data_seed=c.seed, report_to="none", disable_tqdm=not progress,
         dataloader_num_workers=(4 if gpu else 0) if num_workers is None else num_workers)
-    trainer = Trainer(
+    trainer = (CorpusBalancedTrainer if c.balance_corpora else Trainer)(
         model=model, args=args, data_collator=CropCollator(c.seed), compute_metrics=_trainer_metrics,
         processing_class=feature_extractor(c.window_seconds),  # names the input for group_by_length
         train_dataset=SERDataset(train_df, _augmenter(c), window_seconds=c.window_seconds),
