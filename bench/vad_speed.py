@@ -1,5 +1,5 @@
 """The VAD in one call per block, against silero's published model run frame by frame, and `distilser analyze` as a
-whole process against the code of the last commit (HEAD).
+whole process against the code of another commit (`--baseline`, HEAD by default).
 
     .venv/bin/python bench/vad_speed.py [--minutes 5] [--repeats 5] [--notes 6]
 
@@ -7,9 +7,11 @@ whole process against the code of the last commit (HEAD).
    RAVDESS sample) with pauses of 0.3-3 s between them, each run through silero's published ONNX file one 32 ms frame
    per call (the reference) and through `StreamingVAD` in 16 s blocks. Per 32 ms frame: does speech probability >= 0.5
    agree, and is the frame inside a speech region (`speech_regions`) in both? (target: >= 99 %)
-2. VAD speed on a `--minutes` note: the two ways, CPU seconds and wall seconds, timed interleaved.
-3. Whole process: `distilser analyze NOTE` (the shipped default model) with this checkout and with HEAD's code
-   (`git archive HEAD` unpacked into a temporary folder, first on PYTHONPATH), interleaved, `--repeats` runs each:
+2. VAD speed on a `--minutes` note: the published model frame by frame, and `StreamingVAD` with one thread and with
+   every core (as `distilser analyze` runs it on a file), CPU seconds and wall seconds, timed interleaved.
+3. Whole process: `distilser analyze NOTE` (the shipped default model) with this checkout and with the code of
+   `--baseline` (default HEAD; `git archive` unpacked into a temporary folder, first on PYTHONPATH), interleaved,
+   `--repeats` runs each:
    median wall time, real-time factor (target <= 0.002), and the CPU time of the child; the same for
    `python -c "import distilser.batch"` (the import cost alone).
 Writes bench/results/vad_speed.md with the CPU's flags and load beside the figures.
@@ -120,6 +122,7 @@ def main():
     p.add_argument('--minutes', type=float, default=5.0)
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--notes', type=int, default=6, help='notes per corpus for the agreement')
+    p.add_argument('--baseline', default='HEAD', help='the commit whose code the whole process is compared with')
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -127,12 +130,14 @@ def main():
         note = note_of(args.minutes, tmp / f'note_{args.minutes:g}min.flac')
         x = sf.read(note, dtype='float32')[0]
         duration = len(x) / SAMPLE_RATE
-        vad = StreamingVAD()
-        def sequence(): vad.reset(); [vad(b) for b in stream_audio(note)]; vad.finish()
+        cores = len(os.sched_getaffinity(0))
+        def sequence(vad): vad.reset(); [vad(b) for b in stream_audio(note)]; vad.finish()
+        one, every = StreamingVAD(num_threads=1), StreamingVAD(num_threads=cores)
         vad_times = {}
-        for _ in range(3):  # interleaved: the CPU's moods fall on both
+        for _ in range(3):  # interleaved: the CPU's moods fall on all
             for name, f in [('published, one frame per call', lambda: published_probs(x)),
-                            ('StreamingVAD, one call per 16 s block', sequence)]:
+                            ('StreamingVAD, one call per 16 s block, 1 thread', lambda: sequence(one)),
+                            (f'StreamingVAD, one call per 16 s block, {cores} threads', lambda: sequence(every))]:
                 t, c = time.perf_counter(), time.process_time()
                 f()
                 vad_times.setdefault(name, []).append((time.perf_counter() - t, time.process_time() - c))
@@ -140,17 +145,20 @@ def main():
 
         head = tmp / 'head'
         head.mkdir()
-        archive = subprocess.run(['git', 'archive', 'HEAD'], cwd=REPO_ROOT, capture_output=True, check=True).stdout
+        archive = subprocess.run(['git', 'archive', args.baseline], cwd=REPO_ROOT, capture_output=True,
+                                 check=True).stdout
         tarfile.open(fileobj=io.BytesIO(archive)).extractall(head)
-        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO_ROOT, capture_output=True,
+        commit = subprocess.run(['git', 'rev-parse', '--short', args.baseline], cwd=REPO_ROOT, capture_output=True,
                                 text=True).stdout.strip()
+        for tree in (head, REPO_ROOT):  # bytecode, as pip writes it at install (PYTHONDONTWRITEBYTECODE may be set)
+            subprocess.run([sys.executable, '-m', 'compileall', '-q', str(tree / 'distilser')], check=True)
         env_new = {**os.environ, 'PYTHONPATH': str(REPO_ROOT)}
         env_old = {**os.environ, 'PYTHONPATH': str(head)}
         run = [sys.executable, '-c', 'import sys; from distilser.cli import main; sys.exit(main())', 'analyze',
                str(note)]
         imp = [sys.executable, '-c', 'import distilser.batch']
-        whole = interleaved({'HEAD': (run, env_old), 'this checkout': (run, env_new),
-                             'import HEAD': (imp, env_old), 'import this checkout': (imp, env_new)}, args.repeats)
+        whole = interleaved({'baseline': (run, env_old), 'this checkout': (run, env_new),
+                             'import baseline': (imp, env_old), 'import this checkout': (imp, env_new)}, args.repeats)
 
     load = os.getloadavg()[0]
     lines = ['# VAD speed and decisions, and `distilser analyze` on a voice note', '',
@@ -168,14 +176,15 @@ def main():
               'of frames agree.', '', f'## VAD alone on a {duration / 60:.1f}-minute note', '',
               '| VAD | wall | CPU | real-time factor (wall) |', '|---|---|---|---|']
     lines += [f'| {k} | {w:.3f} s | {c:.3f} s | {w / duration:.5f} |' for k, (w, c) in vad_times.items()]
-    (w_old, c_old), (w_new, c_new) = whole['HEAD'], whole['this checkout']
-    (w_pub, _), (w_seq, _) = vad_times.values()
-    lines += ['', f'One call per block is {w_pub / w_seq:.1f}x faster (wall); median of 3 interleaved runs.', '',
+    (w_old, c_old), (w_new, c_new) = whole['baseline'], whole['this checkout']
+    (w_pub, _), (w_seq, _), (w_all, _) = vad_times.values()
+    lines += ['', f'One call per block is {w_pub / w_seq:.1f}x faster (wall) on one thread, {w_pub / w_all:.1f}x on '
+              f'{cores}; median of 3 interleaved runs.', '',
               f'## Whole process: `distilser analyze` on the {duration / 60:.1f}-minute note', '',
               '| code | wall (median) | real-time factor | CPU of the process | `import distilser.batch` wall / CPU |',
               '|---|---|---|---|---|',
-              f'| HEAD ({commit}) | {w_old:.2f} s | {w_old / duration:.4f} | {c_old:.2f} s | '
-              f'{whole["import HEAD"][0]:.2f} s / {whole["import HEAD"][1]:.2f} s |',
+              f'| {args.baseline} ({commit}) | {w_old:.2f} s | {w_old / duration:.4f} | {c_old:.2f} s | '
+              f'{whole["import baseline"][0]:.2f} s / {whole["import baseline"][1]:.2f} s |',
               f'| this checkout | {w_new:.2f} s | {w_new / duration:.4f} | {c_new:.2f} s | '
               f'{whole["import this checkout"][0]:.2f} s / {whole["import this checkout"][1]:.2f} s |', '',
               f'This checkout is {w_old / w_new:.1f}x faster in wall time and {c_old / c_new:.1f}x in CPU time '
@@ -185,7 +194,7 @@ def main():
               'time of the child, which a shared machine\'s load inflates less than wall time.', '',
               f'CPU: {cpu_label()}, load average {load:.1f}; {date.today()}, '
               f'`.venv/bin/python bench/vad_speed.py --minutes {args.minutes:g} --repeats {args.repeats} '
-              f'--notes {args.notes}`.', '']
+              f'--notes {args.notes} --baseline {args.baseline}`.', '']
     text = '\n'.join(lines)
     print(text)
     (REPO_ROOT / 'bench' / 'results' / 'vad_speed.md').write_text(text)

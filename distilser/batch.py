@@ -90,12 +90,11 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 # %% ../nbs/09b_batch.ipynb #613442c1
-@lru_cache(maxsize=4)
-def process_vad(threads: int | None = None) -> StreamingVAD:
-    """One voice activity detector per process (`analyze_file` resets it for each file), with the model's `threads`
-    (None: every core). On a file the VAD and the model take turns, so each may use all the cores the process has;
-    most of the VAD's time is matrix products over a block's frames, which threads share."""
-    return StreamingVAD(num_threads=threads or available_cores())
+@lru_cache(maxsize=1)
+def process_vad() -> StreamingVAD:
+    """One voice activity detector per process (`analyze_file` resets it for each file), on one thread: a second one
+    doubled its CPU time and gained no wall time on a 2-core machine (`bench/vad_speed.py`)."""
+    return StreamingVAD()
 
 # %% ../nbs/09b_batch.ipynb #7d7ff035
 def figure_name(path, root=None) -> str:
@@ -120,7 +119,7 @@ def analyze_note(path, model=None, hop_seconds=None, batch_size=8, threads=None,
     that cannot be used raises."""
     m = process_model(model, threads)  # outside the try: a broken model is not one bad file, it stops the run
     try:
-        result = analyze_file(path, m, hop_seconds=hop_seconds, batch_size=batch_size, vad=process_vad(threads),
+        result = analyze_file(path, m, hop_seconds=hop_seconds, batch_size=batch_size, vad=process_vad(),
                               progress=progress, min_confidence=min_confidence)
         if plot: save_timeline(result, str(plot).replace('{name}', figure_name(path, plot_root)))
         return result
