@@ -84,3 +84,12 @@ def test_evaluate_without_plotting_libraries(plain, tmp_path):
     assert metrics['n_clips'] == 128 and 0 <= metrics['ua'] <= 1
     assert 'pip install "distilser[plot]"' in r.stderr  # the figures it could not draw, said once
     assert not (tmp_path/'confusion.png').exists()
+
+
+def test_models_lists_the_shipped_model(plain):
+    "`distilser models` needs only the plain install: the card's header (PyYAML) and the int8 file's metadata."
+    r = subprocess.run([plain['bin']/'distilser', 'models', '--json'], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(r.stdout)
+    assert [m['name'] for m in listed] == ['cremad-melcnn-v2'] and listed[0]['default']
+    assert listed[0]['datasets'] == ['CREMA-D'] and any(x['dataset'] == 'RAVDESS' for x in listed[0]['results'])
