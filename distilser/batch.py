@@ -18,15 +18,16 @@ from .data import AUDIO_EXTENSIONS, UNDECODABLE_AUDIO, audio_files
 from .export import ModelFileError, open_model
 from .pipeline import NoteAnalysis, StreamingVAD, analyze_file, plot_timeline
 
-pd = lazy_module('pandas')  # only the results table needs it: see `lazy_module`
-
 # %% auto #0
-__all__ = ['pd', 'UNSUPPORTED_MAGIC', 'ROW_FIELDS', 'EARLIER_FIELDS', 'input_files', 'unsupported_format', 'error_reason',
+__all__ = ['UNSUPPORTED_MAGIC', 'ROW_FIELDS', 'EARLIER_FIELDS', 'input_files', 'unsupported_format', 'error_reason',
            'process_model', 'check_labels', 'available_cores', 'process_vad', 'figure_name', 'save_timeline',
            'analyze_note', 'note_row', 'error_row', 'model_name', 'analyze_row', 'analyze_batch', 'fan_out',
            'worker_threads', 'output_kind', 'format_row', 'drop_partial_line', 'csv_columns', 'read_rows',
            'recorded_paths', 'rewrite_results', 'output_lock', 'open_results', 'plot_template', 'figure_root',
            'print_results', 'write_results', 'analyze_command', 'add_cli']
+
+# %% ../nbs/09b_batch.ipynb #0484b9bd
+pd = lazy_module('pandas')  # only the results table needs it: see `lazy_module`
 
 # %% ../nbs/09b_batch.ipynb #b77e7e9d
 def input_files(inputs) -> list[Path]:

@@ -17,18 +17,19 @@ import soxr
 
 from .core import LABELS, AROUSAL, DistilserError, lazy_module, log, write_atomic
 
-pd = lazy_module('pandas')  # tables are built on demand: analysing a note never needs pandas
-
 # %% auto #0
-__all__ = ['pd', 'UNDECODABLE_AUDIO', 'AUDIO_EXTENSIONS', 'REPO_ROOT', 'RAVDESS_EMOTIONS', 'IEMOCAP_CATEGORIES',
-           'IEMOCAP_TO_LABEL', 'CREMAD_EMOTIONS', 'CREMAD_SENTENCES', 'CREMAD_LEVELS', 'CREMAD_VOTES', 'NAMED_CORPORA',
-           'CORPORA', 'LayoutError', 'audio_problem', 'drop_unreadable', 'audio_files', 'sample_ravdess_root',
+__all__ = ['UNDECODABLE_AUDIO', 'AUDIO_EXTENSIONS', 'REPO_ROOT', 'RAVDESS_EMOTIONS', 'IEMOCAP_CATEGORIES', 'IEMOCAP_TO_LABEL',
+           'CREMAD_EMOTIONS', 'CREMAD_SENTENCES', 'CREMAD_LEVELS', 'CREMAD_VOTES', 'NAMED_CORPORA', 'CORPORA',
+           'LayoutError', 'audio_problem', 'drop_unreadable', 'audio_files', 'sample_ravdess_root',
            'sample_cremad_root', 'full_ravdess_root', 'ravdess_manifest', 'parse_emo_evaluation', 'iemocap_manifest',
            'cremad_manifest', 'listener_confirmed', 'make_iemocap_fixture', 'make_cremad_fixture', 'skipped_summary',
            'NamedCorpus', 'named_corpus_manifest', 'make_named_fixture', 'ManifestError', 'parse_label_map',
            'map_labels', 'keep_four_classes', 'folder_manifest', 'csv_manifest', 'load_corpora', 'corpus_option',
            'add_label_map_option', 'add_corpus_options', 'corpus_sources', 'class_balance', 'paper_table_i',
            'speaker_counts', 'plot_speaker_counts']
+
+# %% ../nbs/00_data.ipynb #54c294d9
+pd = lazy_module('pandas')  # tables are built on demand: analysing a note never needs pandas
 
 # %% ../nbs/00_data.ipynb #b284ed40
 class LayoutError(DistilserError):

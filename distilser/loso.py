@@ -148,7 +148,8 @@ def corpus_balanced_sampler(corpora: pd.Series, # each training clip's corpus
 class CorpusBalancedTrainer(Trainer):
     "The Trainer, its training clips drawn by `corpus_balanced_sampler` (seeded with the recipe)."
     def _get_train_sampler(self, train_dataset=None):
-        return corpus_balanced_sampler((train_dataset or self.train_dataset).df.corpus, self.args.seed)
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        return corpus_balanced_sampler(dataset.df.corpus, self.args.seed)
 
 # %% ../nbs/04_loso.ipynb #947192b6
 def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
