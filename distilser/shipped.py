@@ -8,7 +8,7 @@ import argparse, json
 from pathlib import Path
 
 from .core import DistilserError
-from .export import DEFAULT_MODEL, read_metadata, shipped_models, shipped_model_path
+from .export import DEFAULT_MODEL, read_calibration, read_metadata, shipped_models, shipped_model_path
 
 # %% auto #0
 __all__ = ['card_metadata', 'headline_results', 'model_summary', 'format_summary', 'models_command', 'add_cli']
@@ -42,11 +42,10 @@ def model_summary(model_dir) -> dict:
     int8 = model_dir/'model.int8.onnx'
     if not int8.is_file(): raise DistilserError(f'{int8}: missing (a shipped model is its int8 ONNX file and its card)')
     header, meta = card_metadata(model_dir), read_metadata(int8)
-    calibration = json.loads(meta.get('calibration') or '{}')
     return dict(name=model_dir.name, default=model_dir.name == DEFAULT_MODEL, description=meta.get('description', ''),
                 datasets=header.get('datasets') or [], languages=header.get('language') or [],
                 license=header.get('license'), int8_mb=round(int8.stat().st_size / 1e6, 2),
-                window_seconds=float(meta['window_seconds']), temperature=calibration.get('temperature', 1.0),
+                window_seconds=float(meta['window_seconds']), temperature=read_calibration(meta, int8)['temperature'],
                 results=headline_results(header))
 
 # %% ../nbs/09d_shipped.ipynb #45f8f279
