@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['VAD_FRAME', 'VAD_CONTEXT', 'BLOCK_SECONDS', 'BLOCK_SAMPLES', 'MIN_TAIL_SECONDS', 'make_voice_note', 'open_audio',
-           'audio_duration', 'read_blocks', 'Resampler', 'stream_audio', 'silero_vad_path', 'vad_model_path',
-           'build_sequence_vad', 'StreamingVAD', 'SpeechTracker', 'speech_regions', 'detect_speech', 'window_bounds',
-           'speech_to_file', 'prepare_window', 'classify_windows', 'confidence_floors', 'note_probabilities',
-           'arousal_summary', 'verdict', 'NoteAnalysis', 'window_line', 'EmotionStream', 'analyze_file', 'analyze',
-           'plot_timeline']
+           'audio_duration', 'read_blocks', 'Resampler', 'file_channel_powers', 'stream_audio', 'silero_vad_path',
+           'vad_model_path', 'build_sequence_vad', 'StreamingVAD', 'SpeechTracker', 'speech_regions', 'detect_speech',
+           'window_bounds', 'speech_to_file', 'prepare_window', 'classify_windows', 'confidence_floors',
+           'note_probabilities', 'arousal_summary', 'verdict', 'NoteAnalysis', 'window_line', 'EmotionStream',
+           'analyze_file', 'analyze', 'plot_timeline']
 
 # %% ../nbs/09_pipeline.ipynb #b856687b
 import importlib.resources, json, sys
@@ -22,7 +22,8 @@ import soxr
 
 from .core import DistilserError, LABELS, AROUSAL, RANDOM_WEIGHTS_NOTE, pyplot
 from .data import audio_problem
-from .preprocessing import PREPROCESSING, SAMPLE_RATE, AudioError, load_audio, pre_emphasis, peak_normalize
+from .preprocessing import (PREPROCESSING, SAMPLE_RATE, AudioError, channel_powers, load_audio, mono_channel,
+                                     pre_emphasis, peak_normalize)
 from .export import OnnxClassifier, open_model
 # pandas and tqdm load on use; no torch, transformers or matplotlib: the plain install runs this chapter
 
@@ -90,8 +91,11 @@ def read_blocks(path,                         # an audio file soundfile can read
 # %% ../nbs/09_pipeline.ipynb #7a58ca32
 class Resampler:
     "Chunks at any rate, mono or stereo, float or 16/32-bit PCM, to 16 kHz mono float32, chunk by chunk (soxr)."
-    def __init__(self, sample_rate, where='audio'):
-        self.where = where  # named in errors
+    def __init__(self, sample_rate,
+                 where='audio',  # named in errors
+                 powers=None,    # `channel_powers` of the whole audio, when known (a file); None: of the audio so far
+                ):
+        self.where, self.powers, self.fixed = where, powers, powers is not None
         same = sample_rate == SAMPLE_RATE
         self.soxr = None if same else soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, dtype='float32')
 
@@ -100,17 +104,38 @@ class Resampler:
         x = np.asarray(chunk)
         if x.dtype.kind == 'i': x = x / float(-np.iinfo(x.dtype).min)  # PCM integers: soundfile's scale
         x = np.asarray(x, np.float32)
-        if x.ndim == 2: x = x.mean(axis=1)  # channels averaged to mono
+        if x.ndim == 2: x = self.mono(x)
         if x.ndim != 1: raise AudioError(f"{self.where}: expected [samples] or [samples, channels], got {x.shape}")
         if not np.isfinite(x).all(): raise AudioError(f"{self.where}: contains NaN or infinite samples")
         return self.soxr.resample_chunk(x, last=last) if self.soxr else x
 
+    def mono(self, x) -> np.ndarray:
+        "`x` `[samples, channels]` as one channel, by `mono_channel`'s rule on the powers of the whole audio or so far."
+        if x.shape[1] == 1: return x[:, 0]
+        if not self.fixed:
+            channels, mean = channel_powers(x)
+            if self.powers is not None and len(self.powers[0]) == len(channels):
+                channels, mean = channels + self.powers[0], mean + self.powers[1]
+            self.powers = channels, mean
+        if len(self.powers[0]) != x.shape[1]:
+            raise AudioError(f"{self.where}: {x.shape[1]} channels in a chunk after {len(self.powers[0])}")
+        keep = mono_channel(*self.powers)
+        return x.mean(axis=1) if keep is None else x[:, keep]
+
 # %% ../nbs/09_pipeline.ipynb #3d0be38c
+def file_channel_powers(path) -> tuple[np.ndarray, float] | None:
+    "`channel_powers` of the whole file `path`, read block by block; None for a mono file (nothing to decide)."
+    with open_audio(path) as f:
+        if f.channels == 1: return None
+    sums = [channel_powers(x) for x in read_blocks(path)]
+    return sum(s[0] for s in sums), sum(s[1] for s in sums)
+
 def stream_audio(path,                         # an audio file soundfile can read
                  block_samples=BLOCK_SAMPLES,  # samples per block at 16 kHz: what bounds the memory
                 ):
     "Yield `path` as consecutive 16 kHz mono float32 blocks, `block_samples` long (the last one shorter)."
-    with open_audio(path) as f: resample = Resampler(f.samplerate, path)
+    with open_audio(path) as f: rate = f.samplerate
+    resample = Resampler(rate, path, file_channel_powers(path))
     pending = np.zeros(0, np.float32)
     for x in read_blocks(path, block_samples / SAMPLE_RATE):
         pending = np.concatenate([pending, resample(x)])
@@ -458,10 +483,11 @@ def window_line(w: dict) -> str:
 # %% ../nbs/09_pipeline.ipynb #791bd4be
 class EmotionStream:
     """Emotion while someone speaks. `feed` takes audio chunks as they arrive (any size, at `sample_rate`, mono or
-    `[samples, channels]`, float or PCM integers) and returns the windows whose speech became complete, classified;
-    `close` returns the `NoteAnalysis` of everything fed: what `analyze_file` gives for the same audio. Memory stays
-    bounded however long the stream runs: it keeps the audio the VAD has not yet settled and the speech of the next
-    window, besides one small record per window and per speech region."""
+    `[samples, channels]`, float or PCM integers; channels by `to_mono`'s rule on the audio so far) and returns the
+    windows whose speech became complete, classified; `close` returns the `NoteAnalysis` of everything fed: what
+    `analyze_file` gives for the same audio. Memory stays bounded however long the stream runs: it keeps the audio the
+    VAD has not yet settled and the speech of the next window, besides one small record per window and per speech
+    region."""
     def __init__(self, model: OnnxClassifier,               # an opened model (`open_model`)
                  sample_rate=SAMPLE_RATE,                   # the chunks' sample rate
                  hop_seconds=None,                          # seconds between window starts (None: the window)
@@ -471,13 +497,14 @@ class EmotionStream:
                  vad: StreamingVAD | None = None,           # a VAD to reuse (reset here; None: a new one)
                  min_confidence=None,                       # `confidence_floors`: None is the model's own
                  path='stream',                             # the name the result and the errors carry
+                 powers=None,                               # `file_channel_powers` of a file: its one stereo rule
                 ):
         self.model, self.sample_rate, self.batch_size, self.path = model, sample_rate, batch_size, str(path)
         self.window = round(model.window_seconds * SAMPLE_RATE)
         self.hop = round((hop_seconds or model.window_seconds) * SAMPLE_RATE)
         self.min_tail, self.floors = round(min_tail_seconds * SAMPLE_RATE), confidence_floors(model, min_confidence)
-        self.resample, self.vad, self.tracker = Resampler(sample_rate, path), vad or StreamingVAD(), SpeechTracker(
-            vad_threshold)
+        self.resample, self.vad, self.tracker = Resampler(sample_rate, path, powers), vad or StreamingVAD(), (
+            SpeechTracker(vad_threshold))
         self.vad.reset()
         self.received, self.n = 0, 0                          # samples fed (at `sample_rate`), and at 16 kHz
         self.audio, self.audio_at = np.zeros(0, np.float32), 0  # 16 kHz audio from sample `audio_at` of the stream
@@ -557,7 +584,7 @@ def analyze_file(path,                               # an audio file soundfile c
     from tqdm.auto import tqdm  # here, not at import: the command line starts faster
     with open_audio(path) as f: rate, duration = f.samplerate, f.frames / f.samplerate
     stream = EmotionStream(model, rate, hop_seconds, min_tail_seconds, batch_size, vad_threshold, vad,
-                           min_confidence, path)
+                           min_confidence, path, file_channel_powers(path))
     show = duration > 60 if progress is None else progress
     with tqdm(total=duration, desc=f"emotion {Path(path).name}", leave=False, file=sys.stderr,
               disable=None if show else True,  # None: terminals only

@@ -14,9 +14,9 @@ from .core import DistilserError, LABEL2ID, log
 from .data import audio_problem
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'WINDOW_SECONDS', 'MIN_SAMPLES', 'PREPROCESSING', 'input_contract', 'AudioError', 'to_mono',
-           'load_audio', 'trim_silence', 'pre_emphasis', 'peak_normalize', 'preprocess', 'load_clip',
-           'plot_before_after', 'Augmenter', 'SERDataset', 'CropCollator']
+__all__ = ['SAMPLE_RATE', 'WINDOW_SECONDS', 'MIN_SAMPLES', 'PREPROCESSING', 'input_contract', 'AudioError', 'channel_powers',
+           'mono_channel', 'to_mono', 'load_audio', 'trim_silence', 'pre_emphasis', 'peak_normalize', 'preprocess',
+           'load_clip', 'plot_before_after', 'Augmenter', 'SERDataset', 'CropCollator']
 
 # %% ../nbs/01_preprocessing.ipynb #2e22b948
 SAMPLE_RATE = 16_000
@@ -32,13 +32,22 @@ class AudioError(DistilserError):
     "An audio file that cannot be used; the message names the file and the reason."
 
 # %% ../nbs/01_preprocessing.ipynb #a81586ef
+def channel_powers(x: np.ndarray) -> tuple[np.ndarray, float]:  # samples `[frames, channels]`
+    "The summed power of each channel of `x` and of their mean (float64): what `mono_channel` weighs."
+    return np.sum(np.square(x, dtype=np.float64), axis=0), float(np.sum(np.square(x.mean(axis=1), dtype=np.float64)))
+
+def mono_channel(channels: np.ndarray,  # the summed power of each channel (`channel_powers`)
+                 mean: float,           # the summed power of their mean
+                ) -> int | None:        # None: their mean; else the index of the channel to keep
+    """`to_mono`'s rule: the mean of the channels when it keeps at least half the louder channel's power (loses at most
+    3 dB), else the louder channel (two microphones whose mean would cancel part of the voice)."""
+    return None if mean >= channels.max() / 2 else int(channels.argmax())
+
 def to_mono(x: np.ndarray) -> np.ndarray:  # samples `[frames, channels]`
-    """One channel of `x`: the mean of its channels when that keeps at least half the louder channel's power (loses at
-    most 3 dB), else the louder channel (two microphones whose mean would cancel part of the voice)."""
+    "One channel of `x`, by `mono_channel`'s rule: the mean of its channels, or the louder one where the mean cancels."
     if x.shape[1] == 1: return x[:, 0]
-    power = np.mean(np.square(x, dtype=np.float64), axis=0)
-    mean = x.mean(axis=1)
-    return mean if np.mean(np.square(mean, dtype=np.float64)) >= power.max() / 2 else x[:, int(power.argmax())]
+    keep = mono_channel(*channel_powers(x))
+    return x.mean(axis=1) if keep is None else x[:, keep]
 
 # %% ../nbs/01_preprocessing.ipynb #22e8ae19
 def load_audio(path,                   # an audio file soundfile can read

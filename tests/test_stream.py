@@ -52,6 +52,28 @@ def test_random_chunks_give_the_file_result(stereo_note, model, seed):
     assert live.duration == pytest.approx(from_file.duration, abs=1e-9)
 
 
+def window_probabilities(note) -> np.ndarray:
+    return np.array([list(w['probabilities'].values()) for w in note.windows])
+
+
+def test_opposed_microphones_keep_the_louder_one(stereo_note, model, tmp_path):
+    """Two microphones whose mean cancels most of the voice (as EMOVO's): the file path, and the stream deciding on
+    what it has heard so far, both analyse the louder channel, as `load_audio` reads it; the mean would differ."""
+    _, samples = stereo_note
+    voice = samples[:, 0]
+    other = -0.9 * voice + 0.3 * np.roll(voice, 13230)  # the other microphone: inverted, with a late echo
+    files = {name: tmp_path / f'{name}.wav' for name in ('opposed', 'louder', 'mean')}
+    for name, x in [('opposed', np.stack([other, voice], axis=1)), ('louder', voice), ('mean', (other + voice) / 2)]:
+        sf.write(files[name], x, 44100, subtype='FLOAT')
+    expected = window_probabilities(analyze_file(files['louder'], model))
+    stream = EmotionStream(model, 44100)
+    feed_in_chunks(stream, np.stack([other, voice], axis=1), seed=0)
+    for got in analyze_file(files['opposed'], model), stream.close():
+        np.testing.assert_allclose(window_probabilities(got), expected, atol=1e-6)
+    averaged = window_probabilities(analyze_file(files['mean'], model))
+    assert averaged.shape != expected.shape or np.abs(averaged - expected).max() > 1e-2  # what averaging would give
+
+
 def test_memory_stays_bounded_on_a_long_stream(clips, model, tmp_path):
     "Ten minutes of mostly silence with sentences: the stream never holds more than a few seconds of audio."
     path = tmp_path / 'long.wav'

@@ -95,6 +95,18 @@ def test_example_note_equal_python_and_48khz_stereo_keeps_its_emotion(page, work
     assert diff < 0.1, diff  # bench/web_speed.py measures it: a few hundredths
 
 
+def test_opposed_microphones_keep_the_louder_one(page, work):
+    "A stereo file whose mean would cancel the voice: the page keeps the louder channel, as `distilser analyze` does"
+    voice, sr = sf.read(work/'note.flac', dtype='float32')
+    other = -0.9 * voice + 0.3 * np.roll(voice, sr // 3)
+    sf.write(work/'opposed.wav', np.stack([other, voice], axis=1), sr, subtype='FLOAT')
+    expected = analyze(work/'opposed.wav').to_dict()
+    assert_same(analyze_in_page(page, work/'opposed.wav'), expected, 1e-3)
+    np.testing.assert_allclose([list(w['probabilities'].values()) for w in expected['windows']],
+                               [list(w['probabilities'].values()) for w in analyze(work/'note.flac').to_dict()['windows']],
+                               atol=1e-4)  # the louder channel is the voice itself
+
+
 def test_bad_input_gives_one_line(page, work):
     (work/'notes.txt').write_text('not audio\n')
     (work/'empty.wav').write_bytes(b'')

@@ -1,5 +1,6 @@
 // Audio in: a file decoded by the browser, or the microphone; both as mono float32 at the model's rate.
-// Channels are averaged to mono, as distilser.pipeline.stream_audio does. The browser, not soxr, resamples:
+// Channels become one by distilser.preprocessing.to_mono's rule: their mean, unless it keeps less than half the
+// louder channel's power (two microphones that cancel), then the louder channel. The browser, not soxr, resamples:
 // the one step where the page and Python may differ (measured in the chapter).
 
 // The samples of `file` (a File or Blob with a name) at `rate` Hz, mono.
@@ -16,13 +17,15 @@ export async function decodeFile(file, rate) {
 }
 
 function mono(buffer) {
-  if (buffer.numberOfChannels === 1) return buffer.getChannelData(0);
-  const x = new Float32Array(buffer.length);
-  for (let c = 0; c < buffer.numberOfChannels; c++) {
-    const ch = buffer.getChannelData(c);
-    for (let i = 0; i < x.length; i++) x[i] += ch[i];
-  }
-  return x.map(v => v / buffer.numberOfChannels);
+  const channels = Array.from({length: buffer.numberOfChannels}, (_, c) => buffer.getChannelData(c));
+  if (channels.length === 1) return channels[0];
+  const mean = new Float32Array(buffer.length);
+  for (const ch of channels) for (let i = 0; i < mean.length; i++) mean[i] += ch[i];
+  for (let i = 0; i < mean.length; i++) mean[i] /= channels.length;  // summed, then divided: as numpy's mean
+  const power = x => x.reduce((sum, v) => sum + v * v, 0);
+  const powers = channels.map(power);
+  const louder = powers.indexOf(Math.max(...powers));
+  return power(mean) >= powers[louder] / 2 ? mean : channels[louder];
 }
 
 // Record from the microphone at `rate` Hz; `onSamples(Float32Array)` receives the audio as it comes.
