@@ -12,7 +12,8 @@ RULE below. RAVDESS and TurEV-DB never enter it.
     nice .venv/bin/distilser loco --cremad CREMA-D --ased ASED --urdu URDU --emovo EMOVO --emodb EmoDB \\
         --ravdess RAVDESS --turev TurEV --backbone offline:melcnn --lr 0.001 --window-seconds 4 --snr-noise 0.5 \\
         --epochs 14 --out runs/loco_pooled
-    # the other recipes: the same + --utterance-cmn --out runs/loco_cmn; + --balance-corpora --out runs/loco_balanced
+    # the other recipes: the same + --utterance-cmn --out runs/loco_cmn; + --balance-corpora --out runs/loco_balanced;
+    # + --eq-change 0.5 --out runs/loco_eq
     nice .venv/bin/python bench/loco.py --runs runs --corpora CORPORA --ravdess ../shared/data/ravdess
 """
 import argparse, json, time
@@ -37,6 +38,7 @@ RECIPES = {  # name -> run directory below --runs, in the order they were declar
     "pooled (DEFAULT_RECIPE, 14 epochs)": "loco_pooled",
     "pooled + per-clip log-mel mean removal": "loco_cmn",
     "pooled + corpus-balanced sampling": "loco_balanced",  # declared 2026-12-04, before its run (--balance-corpora)
+    "pooled + random equaliser (half of the clips)": "loco_eq",  # declared 2026-12-04, before its run (--eq-change 0.5)
 }
 MIN_RECALL_FLOOR = 0.25  # chance is 0.25: a recipe below it gives a class up on the average target
 TIE = 0.005              # a later (less simple) recipe must beat an earlier one by more than this

@@ -74,6 +74,8 @@ class TrainingConfig:
         help="share of training clips that get noise at a random 5-30 dB SNR (not the paper's; default model 0.5)"))
     tempo_change: float = field(default=0.0, metadata=dict(
         help="share of training clips played 0.8-1.25x as fast at the same pitch (not the paper's)"))
+    eq_change: float = field(default=0.0, metadata=dict(
+        help="share of training clips through a random 7-band equaliser, -6 to +6 dB a band (not the paper's)"))
     confirmed_only: bool = field(default=False, metadata=dict(
         help="train only on the CREMA-D clips whose voice listeners heard as acted (not the paper's)"))
     train_encoder: bool = field(default=False, metadata=dict(
@@ -121,7 +123,7 @@ def feature_extractor(window_seconds: float = WINDOW_SECONDS) -> DistilserFeatur
 # %% ../nbs/04_loso.ipynb #5efdd3be
 def _augmenter(c: TrainingConfig) -> Augmenter | None:
     "The training clips' augmenter of a recipe (none when `augment` is off), seeded with the recipe."
-    return Augmenter(c.seed, p=dict(snr=c.snr_noise, tempo=c.tempo_change)) if c.augment else None
+    return Augmenter(c.seed, p=dict(snr=c.snr_noise, tempo=c.tempo_change, eq=c.eq_change)) if c.augment else None
 
 # %% ../nbs/04_loso.ipynb #16ba41de
 class EpochProgress(ProgressCallback):

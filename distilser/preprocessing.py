@@ -117,13 +117,14 @@ def plot_before_after(raw: np.ndarray, processed: np.ndarray, sr: int = SAMPLE_R
 
 # %% ../nbs/01_preprocessing.ipynb #10036af5
 class Augmenter:
-    "Seeded random gain, noise, pitch shift, polarity (the paper's); off by default: noise at an SNR, tempo change."
+    """Seeded random gain, noise, pitch shift, polarity (the paper's); off by default: noise at an SNR, tempo change,
+    a random equaliser."""
     def __init__(self, seed: int = 0, sr: int = SAMPLE_RATE, gain_db=(-18.0, 6.0), noise=(0.001, 0.015),
-                 semitones=2.0, snr_db=(5.0, 30.0), tempo=(0.8, 1.25), p=None):
+                 semitones=2.0, snr_db=(5.0, 30.0), tempo=(0.8, 1.25), eq_db=(-6.0, 6.0), p=None):
         self.rng = np.random.default_rng(seed)
         self.sr, self.gain_db, self.noise, self.semitones = sr, gain_db, noise, semitones
-        self.snr_db, self.tempo = snr_db, tempo
-        self.p = {**dict(gain=0.5, noise=0.5, pitch=0.3, polarity=0.5, snr=0.0, tempo=0.0), **(p or {})}
+        self.snr_db, self.tempo, self.eq_db = snr_db, tempo, eq_db
+        self.p = {**dict(gain=0.5, noise=0.5, pitch=0.3, polarity=0.5, snr=0.0, tempo=0.0, eq=0.0), **(p or {})}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         rng, p = self.rng, self.p
@@ -135,7 +136,20 @@ class Augmenter:
         if p['snr'] and rng.random() < p['snr']: x = self.noise_at_snr(x, rng.uniform(*self.snr_db))
         if p['tempo'] and rng.random() < p['tempo']:  # log-uniform; a slowed clip is cut back to its length
             x = self.time_stretch(x, float(np.exp(rng.uniform(*np.log(self.tempo)))))[:len(x)]
+        if p['eq'] and rng.random() < p['eq']: x = self.equalize(x)
         return x.astype(np.float32)
+
+    def equalize(self, x: np.ndarray, bands: int = 7, low_hz: float = 100.0, high_hz: float = 6000.0) -> np.ndarray:
+        """`x` through a random equaliser, as a microphone and a room colour a voice: `bands` peaking filters
+        (torchaudio's biquads, Q = 1) centred log-spaced from `low_hz` to `high_hz`, each with a gain drawn from
+        `eq_db`; the peak is kept."""
+        import torch, torchaudio.functional as AF  # training only: inference needs neither
+        headroom = 0.05  # torchaudio's filters clip at +-1: the boosts must not reach it
+        y = torch.from_numpy(np.ascontiguousarray(x, np.float32) * headroom)
+        for hz in np.geomspace(low_hz, high_hz, bands):
+            y = AF.equalizer_biquad(y, self.sr, float(hz), float(self.rng.uniform(*self.eq_db)), Q=1.0)
+        y = y.numpy()
+        return y * np.float32(np.abs(x).max() / max(float(np.abs(y).max()), 1e-12))
 
     def noise_at_snr(self, x: np.ndarray, snr_db: float) -> np.ndarray:
         "`x` plus Gaussian noise `snr_db` below its own RMS level."
