@@ -15,8 +15,16 @@ RULE below. RAVDESS and TurEV-DB never enter it.
     # the other recipes: the same + --utterance-cmn --out runs/loco_cmn; + --balance-corpora --out runs/loco_balanced;
     # + --eq-change 0.5 --out runs/loco_eq
     nice .venv/bin/python bench/loco.py --runs runs --corpora CORPORA --ravdess ../shared/data/ravdess
+
+The paper's CREMA-D question has a second half: does breadth cost depth? CREMA-D's own five-fold cross-validation,
+run with the default recipe and the four other training corpora added to each fold's training side,
+    nice .venv/bin/distilser loso --cremad CREMA-D --ased ASED --urdu URDU --emovo EMOVO --emodb EmoDB \\
+        --backbone offline:melcnn --lr 0.001 --window-seconds 4 --snr-noise 0.5 --out runs/cremad_cv_pooled
+is compared fold by fold (the same CREMA-D actors) with the default model's cross-validation on CREMA-D alone, whose
+per-fold table bench/default_model.py committed (bench/results/default_model_cv.md); `--cv runs/cremad_cv_pooled`
+adds that comparison (bench/results/loco_cv.md).
 """
-import argparse, json, time
+import argparse, io, json, time
 from datetime import date
 from pathlib import Path
 
@@ -28,7 +36,8 @@ from distilser.evaluate import predict_clips
 from distilser.export import DEFAULT_MODEL, open_model
 from distilser.int8_speed import cpu_label
 from distilser.loco import TEST_ONLY, loco_summary, plot_loco
-from distilser.loso import recipe_options, recorded_recipe
+from distilser.default_model import DEFAULT_RECIPE
+from distilser.loso import SUMMARY_METRICS, fold_metrics, recipe_options, recorded_recipe
 
 from corpora import FOLDERS  # bench/corpora.py: where each corpus lies below --corpora
 
@@ -92,12 +101,61 @@ def choose(rules: pd.DataFrame) -> str | None:
     return None if chosen is None else chosen.recipe
 
 
+def committed_cv_folds() -> pd.DataFrame:
+    """Per-fold test metrics (rows: metrics, columns: `fold_<k>`) of the default model's CREMA-D cross-validation on
+    CREMA-D alone, read from the table bench/default_model.py committed (its runs are not kept)."""
+    rows = [line for line in (RESULTS/"default_model_cv.md").read_text().splitlines() if line.startswith("|")]
+    table = pd.read_csv(io.StringIO("\n".join([rows[0], *rows[2:]])), sep="|").iloc[:, 1:-1]
+    table.columns = [c.strip() for c in table.columns]
+    table = table.set_index(table.columns[0])
+    table.index = table.index.str.strip()
+    return table.filter(like="fold_").astype(float).loc[SUMMARY_METRICS]
+
+
+def cv_with_corpora(cv_dir: Path) -> tuple[pd.DataFrame, int]:
+    """CREMA-D alone against CREMA-D with the four other corpora in training, on the finished folds of `cv_dir`
+    (the same actors): each metric's mean over those folds, the change, and the change fold by fold."""
+    for config in cv_dir.glob("fold_*/config.json"):
+        settings = json.loads(config.read_text())["settings"]
+        if recorded_recipe(settings) != DEFAULT_RECIPE or set(settings["corpora"]) != set(TARGETS):
+            raise SystemExit(f"{config}: not the default recipe on {', '.join(TARGETS)}")
+    added = fold_metrics(cv_dir).T
+    alone = committed_cv_folds()[added.columns]
+    change = added - alone
+    table = pd.DataFrame({"CREMA-D alone": alone.mean(axis=1), "+ ASED, URDU, EMOVO, EmoDB": added.mean(axis=1),
+                          "change": change.mean(axis=1), **{f"change, {f}": change[f] for f in added.columns}})
+    table.index.name = "metric"
+    return table, len(added.columns)
+
+
+def write_cv(cv_dir: Path):
+    "bench/results/loco_cv.md: `cv_with_corpora` on the finished folds, labelled."
+    table, done = cv_with_corpora(cv_dir)
+    lines = [
+        "# Does breadth cost depth? CREMA-D's five-fold cross-validation with the other corpora added", "",
+        f"**{FROM_SCRATCH_NOTE}**: log-mel CNNs trained by this project from random weights, the default recipe "
+        f"(`{recipe_options(DEFAULT_RECIPE)}`), tested on CREMA-D actors they never heard. \"CREMA-D alone\": the "
+        "default model's cross-validation (`bench/results/default_model_cv.md`, its per-fold test metrics); \"+ ASED, "
+        "URDU, EMOVO, EmoDB\": the same folds (the same test, validation and training actors) with every clip of the "
+        "four other corpora added to the training side only. "
+        f"**{done} of 5 folds finished**; the means are over those folds only (the run resumes at the next).", "",
+        table.round(3).to_markdown(), "",
+        f"{date.today()}; `distilser loso --cremad CREMA-D --ased ASED --urdu URDU --emovo EMOVO --emodb EmoDB "
+        f"{recipe_options(DEFAULT_RECIPE)} --out {cv_dir.name}`, then `nice .venv/bin/python bench/loco.py ... "
+        f"--cv {cv_dir.name}`.",
+    ]
+    (RESULTS/"loco_cv.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=Path, required=True, help="folder holding the recipes' `distilser loco` runs")
     ap.add_argument("--corpora", type=Path, required=True, help="folder holding CREMA-D, ASED, URDU, EMOVO, EmoDB, TurEV")
     ap.add_argument("--ravdess", type=Path, required=True)
+    ap.add_argument("--cv", type=Path, help="CREMA-D's cross-validation with the other corpora added (see above)")
     args = ap.parse_args()
+    if args.cv: write_cv(args.cv)
     start = time.time()
     summaries, rules = recipe_rows(args.runs)
     base = baseline_scores(args.corpora, args.ravdess)
