@@ -13,7 +13,7 @@ RULE below. RAVDESS and TurEV-DB never enter it.
         --ravdess RAVDESS --turev TurEV --backbone offline:melcnn --lr 0.001 --window-seconds 4 --snr-noise 0.5 \\
         --epochs 14 --out runs/loco_pooled
     # the other recipes: the same + --utterance-cmn --out runs/loco_cmn; + --balance-corpora --out runs/loco_balanced;
-    # + --eq-change 0.5 --out runs/loco_eq
+    # + --eq-change 0.5 --out runs/loco_eq; + --corpus-adversary 0.3 --out runs/loco_adversary
     nice .venv/bin/python bench/loco.py --runs runs --corpora CORPORA --ravdess ../shared/data/ravdess
 
 The paper's CREMA-D question has a second half: does breadth cost depth? CREMA-D's own five-fold cross-validation,
@@ -48,6 +48,9 @@ RECIPES = {  # name -> run directory below --runs, in the order they were declar
     "pooled + per-clip log-mel mean removal": "loco_cmn",
     "pooled + corpus-balanced sampling": "loco_balanced",  # declared 2026-12-04, before its run (--balance-corpora)
     "pooled + random equaliser (half of the clips)": "loco_eq",  # declared 2026-12-04, before its run (--eq-change 0.5)
+    # declared 2026-12-04, before its run (--corpus-adversary 0.3: below Ganin and Lempitsky's 1, as the focal loss's
+    # gradients are smaller than cross-entropy's)
+    "pooled + corpus adversary (gradient reversal, 0.3)": "loco_adversary",
 }
 MIN_RECALL_FLOOR = 0.25  # chance is 0.25: a recipe below it gives a class up on the average target
 TIE = 0.005              # a later (less simple) recipe must beat an earlier one by more than this

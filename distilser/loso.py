@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_loso.ipynb #23e2277c
 from __future__ import annotations
-import gc, json, logging, os, platform, shlex, shutil, tempfile, warnings
+import gc, json, logging, math, os, platform, shlex, shutil, tempfile, warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -27,8 +27,9 @@ from .loss import FocalLoss, balanced_alpha
 # %% auto #0
 __all__ = ['SUMMARY_METRICS', 'make_folds', 'split_fold', 'TrainingConfig', 'training_config', 'recorded_recipe',
            'recipe_options', 'feature_extractor', 'EpochProgress', 'corpus_balanced_sampler', 'CorpusBalancedTrainer',
-           'train_model', 'model_window', 'clip_logits', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics',
-           'summarize', 'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
+           'GradientReversal', 'CorpusAdversarialTrainer', 'trainer_class', 'train_model', 'model_window',
+           'clip_logits', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize',
+           'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -82,6 +83,8 @@ class TrainingConfig:
         help="also train the convolutional feature encoder (frozen by default)"))
     balance_corpora: bool = field(default=False, metadata=dict(
         help="draw the training clips so that every corpus weighs the same, whatever its size (not the paper's)"))
+    corpus_adversary: float = field(default=0.0, metadata=dict(
+        help="weight of the reversed gradient of a corpus classifier on the pooled features (0: off; not the paper's)"))
 
     def __post_init__(self):  # a backbone given as a Path is recorded, compared and shown as text
         object.__setattr__(self, "backbone", str(self.backbone))
@@ -153,6 +156,58 @@ class CorpusBalancedTrainer(Trainer):
         dataset = self.train_dataset if train_dataset is None else train_dataset
         return corpus_balanced_sampler(dataset.df.corpus, self.args.seed)
 
+# %% ../nbs/04_loso.ipynb #0495c0b3
+class GradientReversal(torch.autograd.Function):
+    "The identity forward; backward, the gradient times `-weight` (Ganin & Lempitsky 2015)."
+    @staticmethod
+    def forward(ctx, x, weight: float):
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad): return -ctx.weight * grad, None
+
+# %% ../nbs/04_loso.ipynb #7f01dea8
+class CorpusAdversarialTrainer(Trainer):
+    """The Trainer with a linear corpus classifier (`model.corpus_adversary`) on the input of the model's emotion
+    classifier, trained through `GradientReversal` with weight `reversal_weight()` (domain-adversarial training)."""
+    def __init__(self, *args, adversary: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.adversary, self.corpora = adversary, sorted(self.train_dataset.df.corpus.unique())
+        self.train_dataset.corpus_ids = {c: i for i, c in enumerate(self.corpora)}  # the items carry them
+        classifier = self.model.classifier  # its input: the pooled features (both of distilser's model kinds)
+        self.model.corpus_adversary = torch.nn.Linear(classifier.in_features, len(self.corpora)).to(self.model.device)
+        self._hook = classifier.register_forward_pre_hook(self._keep_features)
+        self.corpus_accuracy = float('nan')  # the corpus classifier's, on recent training batches (moving average)
+
+    def _keep_features(self, module, args): self.features = args[0]
+
+    def reversal_weight(self) -> float:
+        "`adversary` times Ganin and Lempitsky's schedule: 0 at the start of training, nearly `adversary` at its end."
+        progress = self.state.global_step / max(self.state.max_steps, 1)
+        return self.adversary * (2 / (1 + math.exp(-10 * progress)) - 1)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        corpus = inputs.pop('corpus_ids', None)  # training batches only
+        loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+        if corpus is not None:
+            logits = model.corpus_adversary(GradientReversal.apply(self.features, self.reversal_weight()))
+            loss = loss + torch.nn.functional.cross_entropy(logits, corpus)
+            hits = (logits.argmax(-1) == corpus).float().mean().item()
+            self.corpus_accuracy = hits if math.isnan(self.corpus_accuracy) else 0.9 * self.corpus_accuracy + 0.1 * hits
+        return (loss, outputs) if return_outputs else loss
+
+    def drop_adversary(self):
+        "Take the corpus classifier off the model: what is saved and exported is the emotion classifier alone."
+        self._hook.remove()
+        del self.model.corpus_adversary
+
+# %% ../nbs/04_loso.ipynb #58feee17
+def trainer_class(c: TrainingConfig) -> type:
+    "The Trainer a recipe needs: `transformers.Trainer`, with corpus-balanced draws and/or a corpus adversary."
+    parts = (CorpusBalancedTrainer,) * c.balance_corpora + (CorpusAdversarialTrainer,) * bool(c.corpus_adversary)
+    return Trainer if not parts else parts[0] if len(parts) == 1 else type('BalancedAdversarialTrainer', parts, {})
+
 # %% ../nbs/04_loso.ipynb #947192b6
 def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
                 val_df: pd.DataFrame, # the validation clips: early stopping and the best epoch
@@ -177,22 +232,26 @@ def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch", save_total_limit=1,
         save_only_model=True, load_best_model_at_end=True, metric_for_best_model="ua", greater_is_better=True,
         fp16=gpu, use_cpu=not gpu, seed=c.seed, data_seed=c.seed, report_to="none", disable_tqdm=not progress,
-        dataloader_num_workers=(4 if gpu else 0) if num_workers is None else num_workers)
-    trainer = (CorpusBalancedTrainer if c.balance_corpora else Trainer)(
+        dataloader_num_workers=(4 if gpu else 0) if num_workers is None else num_workers,
+        remove_unused_columns=False)  # the collator gives what the model and the losses take (a corpus adversary's too)
+    adversary = dict(adversary=c.corpus_adversary) if c.corpus_adversary else {}
+    trainer = trainer_class(c)(
         model=model, args=args, data_collator=CropCollator(c.seed), compute_metrics=_trainer_metrics,
         processing_class=feature_extractor(c.window_seconds),  # names the input for group_by_length
         train_dataset=SERDataset(train_df, _augmenter(c), window_seconds=c.window_seconds),
         eval_dataset=SERDataset(val_df, window_seconds=c.window_seconds),
         compute_loss_func=lambda outputs, labels, num_items_in_batch=None: focal(outputs.logits, labels),
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=c.patience)])
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=c.patience)], **adversary)
     trainer.remove_callback(PrinterCallback if not progress else ProgressCallback)
     if progress: trainer.add_callback(EpochProgress)  # the bars, and a line per epoch for the log dictionaries
     trainer.train()
     shutil.rmtree(checkpoints, ignore_errors=True)  # the best weights are in memory now
+    if adversary: trainer.drop_adversary()
     trainer.model.config.update(dict(distilser_preprocessing=input_contract(c.window_seconds)))
     history = [h for h in trainer.state.log_history if "eval_ua" in h]
     best_epoch = next(h["epoch"] for h in history if h["eval_ua"] == trainer.state.best_metric)
     val = dict(predict(trainer.model, val_df)[1], epochs_run=len(history), best_epoch=int(best_epoch))
+    if adversary: val.update(corpus_accuracy=trainer.corpus_accuracy, corpus_chance=1 / len(trainer.corpora))
     return trainer, val
 
 # %% ../nbs/04_loso.ipynb #62b09191

@@ -181,6 +181,7 @@ class SERDataset:
         if len(self.df) == 0: raise DistilserError('no readable audio in the manifest')
         self.augment = augmenter  # training clips only
         self.window_seconds, self.clips = window_seconds, {}
+        self.corpus_ids = None  # {corpus: id}: items then carry their corpus's id (a corpus adversary's target)
 
     def __len__(self): return len(self.df)
 
@@ -196,7 +197,9 @@ class SERDataset:
             except AudioError as e:
                 log.warning('skipped %s', e); continue
             if self.augment: x = self.augment(x)
-            return dict(input_values=x, labels=LABEL2ID[self.df.label[j % len(self)]])
+            item = dict(input_values=x, labels=LABEL2ID[self.df.label[j % len(self)]])
+            if self.corpus_ids: item['corpus_ids'] = self.corpus_ids[self.df.corpus[j % len(self)]]
+            return item
         raise DistilserError('no clip of the dataset could be read')
 
 # %% ../nbs/01_preprocessing.ipynb #36bcd608
@@ -209,4 +212,5 @@ class CropCollator:
         n = min(len(f['input_values']) for f in features)
         starts = [int(self.rng.integers(0, len(f['input_values']) - n + 1)) for f in features]
         x = np.stack([f['input_values'][s:s + n] for f, s in zip(features, starts)]).astype(np.float32)
-        return dict(input_values=torch.from_numpy(x), labels=torch.tensor([f['labels'] for f in features]))
+        ids = {k: torch.tensor([f[k] for f in features]) for k in features[0] if k != 'input_values'}  # labels, ...
+        return dict(input_values=torch.from_numpy(x), **ids)
