@@ -71,6 +71,16 @@ def baseline_scores(corpora: Path, ravdess: Path) -> pd.DataFrame:
     return corpus_scores(preds.rename(columns=dict(prediction="predicted")))
 
 
+def adversary_accuracy(run: Path) -> str:
+    """How well a corpus adversary still told the training corpora apart at the end of training (mean over the
+    finished folds, beside chance); empty for a recipe without one."""
+    records = [json.loads(p.read_text())["validation"] for p in run.glob("fold_*/metrics.json")]
+    records = [r for r in records if "corpus_accuracy" in r]
+    if not records: return ""
+    mean = lambda key: sum(r[key] for r in records) / len(records)
+    return f"{mean('corpus_accuracy'):.2f} (chance {mean('corpus_chance'):.2f})"
+
+
 def recipe_rows(runs: Path) -> tuple[dict, pd.DataFrame]:
     "Each recipe's LOCO summary (finished folds) and its rule figures."
     summaries, rule_rows = {}, []
@@ -83,7 +93,8 @@ def recipe_rows(runs: Path) -> tuple[dict, pd.DataFrame]:
                               model_overrides=json.dumps(settings.get("model_overrides")),
                               folds=f"{table.attrs['rule']['folds']} of {len(TARGETS)}",
                               mean_loco_ua=table.attrs['rule']['mean_ua'],
-                              mean_lowest_recall=table.attrs['rule']['mean_min_recall']))
+                              mean_lowest_recall=table.attrs['rule']['mean_min_recall'],
+                              corpus_adversary_accuracy=adversary_accuracy(run)))
     return summaries, pd.DataFrame(rule_rows)
 
 
