@@ -72,13 +72,18 @@ def baseline_scores(corpora: Path, ravdess: Path) -> pd.DataFrame:
 
 
 def adversary_accuracy(run: Path) -> str:
-    """How well a corpus adversary still told the training corpora apart at the end of training (mean over the
-    finished folds, beside chance); empty for a recipe without one."""
-    records = [json.loads(p.read_text())["validation"] for p in run.glob("fold_*/metrics.json")]
-    records = [r for r in records if "corpus_accuracy" in r]
-    if not records: return ""
-    mean = lambda key: sum(r[key] for r in records) / len(records)
-    return f"{mean('corpus_accuracy'):.2f} (chance {mean('corpus_chance'):.2f})"
+    """How well a corpus adversary still told the training corpora apart at the end of training, beside the accuracy
+    of always naming the largest training corpus (means over the finished folds); empty for a recipe without one."""
+    accuracy, majority = [], []
+    for metrics in run.glob("fold_*/metrics.json"):
+        validation = json.loads(metrics.read_text())["validation"]
+        if "corpus_accuracy" not in validation: continue
+        counts = json.loads((metrics.parent/"config.json").read_text())["train_counts"]  # per corpus and class
+        sizes = [sum(c.values()) for c in counts.values()]
+        accuracy.append(validation["corpus_accuracy"])
+        majority.append(max(sizes) / sum(sizes))
+    if not accuracy: return ""
+    return f"{sum(accuracy) / len(accuracy):.2f} (the largest corpus: {sum(majority) / len(majority):.2f})"
 
 
 def recipe_rows(runs: Path) -> tuple[dict, pd.DataFrame]:
