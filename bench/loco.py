@@ -22,7 +22,7 @@ run with the default recipe and the four other training corpora added to each fo
         --backbone offline:melcnn --lr 0.001 --window-seconds 4 --snr-noise 0.5 --out runs/cremad_cv_pooled
 is compared fold by fold (the same CREMA-D actors) with the default model's cross-validation on CREMA-D alone, whose
 per-fold table bench/default_model.py committed (bench/results/default_model_cv.md); `--cv runs/cremad_cv_pooled`
-adds that comparison (bench/results/loco_cv.md).
+adds that comparison (bench/results/loco_cv.md and .csv).
 """
 import argparse, io, json, time
 from datetime import date
@@ -148,7 +148,7 @@ def cv_with_corpora(cv_dir: Path) -> tuple[pd.DataFrame, int]:
 
 
 def write_cv(cv_dir: Path):
-    "bench/results/loco_cv.md: `cv_with_corpora` on the finished folds, labelled."
+    "bench/results/loco_cv.md and .csv: `cv_with_corpora` on the finished folds, labelled."
     table, done = cv_with_corpora(cv_dir)
     lines = [
         "# Does breadth cost depth? CREMA-D's five-fold cross-validation with the other corpora added", "",
@@ -163,6 +163,7 @@ def write_cv(cv_dir: Path):
         f"{recipe_options(DEFAULT_RECIPE)} --out {cv_dir.name}`, then `nice .venv/bin/python bench/loco.py ... "
         f"--cv {cv_dir.name}`.",
     ]
+    table.to_csv(RESULTS/"loco_cv.csv")
     (RESULTS/"loco_cv.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
