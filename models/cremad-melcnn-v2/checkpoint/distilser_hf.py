@@ -26,12 +26,10 @@ def input_contract(window_seconds: float = WINDOW_SECONDS) -> dict:
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:  # samples `[frames, channels]`
-    """One channel of `x`: the mean of its channels when that keeps at least half the louder channel's power (loses at
-    most 3 dB), else the louder channel (two microphones whose mean would cancel part of the voice)."""
+    "One channel of `x`, by `mono_channel`'s rule: the mean of its channels, or the louder one where the mean cancels."
     if x.shape[1] == 1: return x[:, 0]
-    power = np.mean(np.square(x, dtype=np.float64), axis=0)
-    mean = x.mean(axis=1)
-    return mean if np.mean(np.square(mean, dtype=np.float64)) >= power.max() / 2 else x[:, int(power.argmax())]
+    keep = mono_channel(*channel_powers(x))
+    return x.mean(axis=1) if keep is None else x[:, keep]
 
 
 def trim_silence(x: np.ndarray, top_db: float = 20.0, frame: int = 2048, hop: int = 512) -> np.ndarray:
