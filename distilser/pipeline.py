@@ -112,13 +112,12 @@ class Resampler:
     def mono(self, x) -> np.ndarray:
         "`x` `[samples, channels]` as one channel, by `mono_channel`'s rule on the powers of the whole audio or so far."
         if x.shape[1] == 1: return x[:, 0]
+        if self.powers is not None and len(self.powers[0]) != x.shape[1]:
+            raise AudioError(f"{self.where}: {x.shape[1]} channels in a chunk after {len(self.powers[0])}")
         if not self.fixed:
             channels, mean = channel_powers(x)
-            if self.powers is not None and len(self.powers[0]) == len(channels):
-                channels, mean = channels + self.powers[0], mean + self.powers[1]
+            if self.powers is not None: channels, mean = channels + self.powers[0], mean + self.powers[1]
             self.powers = channels, mean
-        if len(self.powers[0]) != x.shape[1]:
-            raise AudioError(f"{self.where}: {x.shape[1]} channels in a chunk after {len(self.powers[0])}")
         keep = mono_channel(*self.powers)
         return x.mean(axis=1) if keep is None else x[:, keep]
 
