@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from transformers import EarlyStoppingCallback, HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import (EarlyStoppingCallback, HfArgumentParser, Trainer, TrainerCallback, TrainingArguments,
+                          set_seed)
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.trainer_utils import get_last_checkpoint
 
 import distilser
 from .core import LABELS, LABEL2ID, FROM_SCRATCH_NOTE, DistilserError, compute_metrics, log, write_atomic
@@ -25,11 +27,11 @@ from .model import (DISTILHUBERT_HUB_ID, DistilserFeatureExtractor, is_random_we
 from .loss import FocalLoss, balanced_alpha
 
 # %% auto #0
-__all__ = ['SUMMARY_METRICS', 'make_folds', 'split_fold', 'TrainingConfig', 'training_config', 'recorded_recipe',
+__all__ = ['RUN_RECORD', 'SUMMARY_METRICS', 'make_folds', 'split_fold', 'TrainingConfig', 'training_config', 'recorded_recipe',
            'recipe_options', 'feature_extractor', 'EpochProgress', 'corpus_balanced_sampler', 'CorpusBalancedTrainer',
-           'GradientReversal', 'CorpusAdversarialTrainer', 'trainer_class', 'train_model', 'model_window',
-           'clip_logits', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize',
-           'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
+           'GradientReversal', 'CorpusAdversarialTrainer', 'trainer_class', 'resumable_checkpoint', 'RandomStreams',
+           'train_model', 'model_window', 'clip_logits', 'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics',
+           'summarize', 'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -208,6 +210,42 @@ def trainer_class(c: TrainingConfig) -> type:
     parts = (CorpusBalancedTrainer,) * c.balance_corpora + (CorpusAdversarialTrainer,) * bool(c.corpus_adversary)
     return Trainer if not parts else parts[0] if len(parts) == 1 else type('BalancedAdversarialTrainer', parts, {})
 
+# %% ../nbs/04_loso.ipynb #bc9d5f16
+RUN_RECORD = "distilser_run.json"  # beside the Trainer's checkpoints: what they were trained on
+
+def resumable_checkpoint(checkpoints: Path, # the Trainer's `output_dir`
+                         run: dict, # what makes a run itself: its recipe and clips (JSON-able)
+                        ) -> str | None:
+    """The last full checkpoint of an interrupted run in `checkpoints`, if `run` is what it recorded; otherwise
+    `None`, with checkpoints of another run removed (they cannot be resumed) and `run` recorded for the next time."""
+    record = checkpoints/RUN_RECORD
+    if record.is_file() and json.loads(record.read_text()) == json.loads(json.dumps(run, default=str)):
+        last = get_last_checkpoint(str(checkpoints))
+        if last and (Path(last)/"optimizer.pt").is_file(): return last
+    if checkpoints.exists(): log.info("%s: checkpoints of another or an older run, removed", checkpoints)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    checkpoints.mkdir(parents=True)
+    write_atomic(record, json.dumps(run, default=str))
+    return None
+
+class RandomStreams(TrainerCallback):
+    """Saves, with each checkpoint, the numpy random streams the Trainer does not know (the collator's crops, the
+    augmenter's draws), and puts them back when a resumed run begins, so that it draws what the uninterrupted run
+    would have drawn."""
+    FILE = "distilser_random_streams.json"
+    def __init__(self, *owners, resume_from=None):  # objects with an `rng`; the checkpoint a run resumes from
+        self.owners, self.resume_from = [o for o in owners if o is not None], resume_from
+
+    def on_save(self, args, state, control, **kwargs):
+        states = [o.rng.bit_generator.state for o in self.owners]
+        write_atomic(Path(args.output_dir)/f"checkpoint-{state.global_step}"/self.FILE, json.dumps(states))
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # here, not before `train()`: building the length-grouped sampler reads (and augments) every training clip
+        if not self.resume_from: return
+        for o, s in zip(self.owners, json.loads((Path(self.resume_from)/self.FILE).read_text())):
+            o.rng.bit_generator.state = s
+
 # %% ../nbs/04_loso.ipynb #947192b6
 def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
                 val_df: pd.DataFrame, # the validation clips: early stopping and the best epoch
@@ -216,8 +254,10 @@ def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
                 progress: bool = True, # progress bars and the Trainer's per-epoch logs
                 model_overrides: dict | None = None, # changes to the backbone's configuration (the bench scripts')
                 num_workers: int | None = None, # data-loading processes (default: 4 on a GPU, none on a CPU)
+                callbacks: list | None = None, # more `TrainerCallback`s (a caller's logging, or a stop)
                ):
-    "Train a classifier on `train_df`, early-stopped on `val_df`'s UA; returns `(trainer, validation metrics)`."
+    """Train a classifier on `train_df`, early-stopped on `val_df`'s UA; returns `(trainer, validation metrics)`.
+    An interrupted run of the same recipe on the same clips resumes from its last epoch's checkpoint in `out_dir`."""
     c = config or TrainingConfig()
     set_seed(c.seed)
     gpu = torch.cuda.is_available()
@@ -225,26 +265,32 @@ def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
     if c.confirmed_only: train_df = listener_confirmed(train_df)
     focal = FocalLoss(balanced_alpha(train_df.label.map(LABEL2ID), len(LABELS)), c.gamma, c.label_smoothing)
     checkpoints = Path(out_dir)/"checkpoints"
+    clips = dict(train=sorted(map(str, train_df.path)), val=sorted(map(str, val_df.path)))
+    resume = resumable_checkpoint(checkpoints, dict(recipe=asdict(c), model_overrides=model_overrides, **clips))
     args = TrainingArguments(
         output_dir=str(checkpoints), num_train_epochs=c.epochs, per_device_train_batch_size=c.batch_size,
         per_device_eval_batch_size=1, learning_rate=c.lr, lr_scheduler_type=c.scheduler, group_by_length=True,
         warmup_ratio=c.warmup_ratio, weight_decay=c.weight_decay, optim="adamw_torch",
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch", save_total_limit=1,
-        save_only_model=True, load_best_model_at_end=True, metric_for_best_model="ua", greater_is_better=True,
+        load_best_model_at_end=True, metric_for_best_model="ua", greater_is_better=True,
         fp16=gpu, use_cpu=not gpu, seed=c.seed, data_seed=c.seed, report_to="none", disable_tqdm=not progress,
         dataloader_num_workers=(4 if gpu else 0) if num_workers is None else num_workers,
+        restore_callback_states_from_checkpoint=True,  # early stopping's patience goes on counting after a resume
         remove_unused_columns=False)  # the collator gives what the model and the losses take (a corpus adversary's too)
     adversary = dict(adversary=c.corpus_adversary) if c.corpus_adversary else {}
+    collator, augmenter = CropCollator(c.seed), _augmenter(c)
+    streams = RandomStreams(collator, augmenter, resume_from=resume)
     trainer = trainer_class(c)(
-        model=model, args=args, data_collator=CropCollator(c.seed), compute_metrics=_trainer_metrics,
+        model=model, args=args, data_collator=collator, compute_metrics=_trainer_metrics,
         processing_class=feature_extractor(c.window_seconds),  # names the input for group_by_length
-        train_dataset=SERDataset(train_df, _augmenter(c), window_seconds=c.window_seconds),
+        train_dataset=SERDataset(train_df, augmenter, window_seconds=c.window_seconds),
         eval_dataset=SERDataset(val_df, window_seconds=c.window_seconds),
         compute_loss_func=lambda outputs, labels, num_items_in_batch=None: focal(outputs.logits, labels),
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=c.patience)], **adversary)
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=c.patience), streams, *(callbacks or [])], **adversary)
     trainer.remove_callback(PrinterCallback if not progress else ProgressCallback)
     if progress: trainer.add_callback(EpochProgress)  # the bars, and a line per epoch for the log dictionaries
-    trainer.train()
+    if resume: log.info("resuming the interrupted training from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the best weights are in memory now
     if adversary: trainer.drop_adversary()
     trainer.model.config.update(dict(distilser_preprocessing=input_contract(c.window_seconds)))
