@@ -77,10 +77,16 @@ def run_loco(manifest: pd.DataFrame,               # every corpus's clips (`load
              holdout: float = 0.1,                 # share of each training corpus's speakers that validates
              progress: bool = True,                # progress bars and the Trainer's per-epoch logs
              model_overrides: dict | None = None,  # changes to the backbone's configuration, recorded
+             targets: list | None = None,          # only the folds that leave out these corpora (default: every fold)
             ) -> pd.DataFrame:                     # `loco_summary(out_dir)`
-    "Leave-one-corpus-out over `manifest`'s training corpora (resumable, one directory per fold)."
+    """Leave-one-corpus-out over `manifest`'s training corpora (resumable, one directory per fold). With `targets`,
+    two processes (or machines) can share one run's folds."""
     out_dir, config = Path(out_dir), config or TrainingConfig()
     folds = loco_folds(manifest.corpus)
+    if unknown := set(targets or []) - {f['test'] for f in folds}:
+        raise DistilserError(f"no LOCO fold leaves out {', '.join(sorted(unknown))}; the folds leave out "
+                             f"{', '.join(f['test'] for f in folds)}")
+    folds = [f for f in folds if not targets or f['test'] in targets]
     settings = json.loads(json.dumps(dict(asdict(config), holdout=holdout, corpora=sorted(manifest.corpus.unique()),
                                           model_overrides=model_overrides)))
     for fold in tqdm(folds, desc='LOCO folds', disable=not progress):
@@ -148,7 +154,7 @@ def plot_loco(table: pd.DataFrame, title: str = 'Leave one corpus out'):
 def loco_command(args) -> int:
     manifest = load_corpora(corpus_sources(args))
     overrides = dict(utterance_cmn=True) if args.utterance_cmn else None
-    run_loco(manifest, args.out, training_config(args), args.holdout, model_overrides=overrides)
+    run_loco(manifest, args.out, training_config(args), args.holdout, model_overrides=overrides, targets=args.folds)
     print((Path(args.out)/'summary.md').read_text())
     return 0
 
@@ -164,5 +170,7 @@ def add_cli(subparsers):
                    help="share of each training corpus's speakers that validates (default 0.1)")
     p.add_argument('--utterance-cmn', action='store_true',
                    help="log-mel CNN: subtract each clip's mean log-mel per band (a channel's fixed colour)")
+    p.add_argument('--folds', nargs='+', metavar='CORPUS',
+                   help='run only the folds that leave out these corpora (two processes can share one --out)')
     p.add_argument('--out', required=True, help='output directory (a rerun skips the folds finished there)')
     p.set_defaults(func=loco_command)
