@@ -4,7 +4,7 @@ Each recipe is one `distilser loco` run over the five corpora that may train (CR
 with RAVDESS and TurEV-DB tested by every fold and never trained on. This script reads the runs (finished folds
 only: a run resumes fold by fold, so it may still be going), evaluates the CREMA-D-only default model
 (`cremad-melcnn-v2`, int8) on the same target corpora, applies the rule below, and writes
-bench/results/loco.md, loco.csv and loco.png.
+bench/results/loco.md, loco.csv, loco_sadness.csv (where each target's sad clips go) and loco.png.
 
 The rule was declared in this file before the first LOCO run (2026-12-04) and is not changed after seeing results:
 RULE below. RAVDESS and TurEV-DB never enter it.
@@ -13,7 +13,9 @@ RULE below. RAVDESS and TurEV-DB never enter it.
         --ravdess RAVDESS --turev TurEV --backbone offline:melcnn --lr 0.001 --window-seconds 4 --snr-noise 0.5 \\
         --epochs 14 --out runs/loco_pooled
     # the other recipes: the same + --utterance-cmn --out runs/loco_cmn; + --balance-corpora --out runs/loco_balanced;
-    # + --eq-change 0.5 --out runs/loco_eq; + --corpus-adversary 0.3 --out runs/loco_adversary
+    # + --eq-change 0.5 --out runs/loco_eq; + --corpus-adversary 0.3 --out runs/loco_adversary;
+    # + --balance-corpora --utterance-cmn --out runs/loco_balanced_cmn
+    # (--folds CORPUS ... runs only some folds, so that two processes can share one run)
     nice .venv/bin/python bench/loco.py --runs runs --corpora CORPORA --ravdess ../shared/data/ravdess
 
 The paper's CREMA-D question has a second half: does breadth cost depth? CREMA-D's own five-fold cross-validation,
@@ -65,13 +67,25 @@ RULE = (f"Among the recipes whose five LOCO folds have finished, choose the high
         "reported after the choice and never used for it.")
 
 
-def baseline_scores(corpora: Path, ravdess: Path) -> pd.DataFrame:
-    "The CREMA-D-only default model (int8) on every target and test-only corpus, scored as the LOCO folds are."
-    from distilser.loco import corpus_scores
+def baseline_predictions(corpora: Path, ravdess: Path) -> pd.DataFrame:
+    "The CREMA-D-only default model (int8) on every target and test-only corpus: `corpus`, `label`, `predicted`."
     roots = {c: corpora/FOLDERS[c] for c in [*TARGETS[1:], "turev"]} | {"ravdess": ravdess}
     manifest = load_corpora(roots)
-    preds = predict_clips(open_model(), manifest, progress=False)
-    return corpus_scores(preds.rename(columns=dict(prediction="predicted")))
+    return predict_clips(open_model(), manifest, progress=False).rename(columns=dict(prediction="predicted"))
+
+
+def target_predictions(run: Path) -> pd.DataFrame:
+    "Each finished fold's predictions on the corpus it left out (the LOCO test), concatenated."
+    return pd.concat([p[p.corpus == folder.name.removeprefix("fold_")]
+                      for folder in sorted(run.glob("fold_*")) if (folder/"metrics.json").is_file()
+                      for p in [pd.read_csv(folder/"predictions.csv")]])
+
+
+def where_sadness_goes(preds: pd.DataFrame) -> pd.DataFrame:
+    "Per corpus, the share of its sad clips given each label (the row of sadness in the confusion matrix)."
+    sad = preds[preds.label == "sadness"]
+    return (pd.crosstab(sad.corpus, sad.predicted, normalize="index").reindex(columns=LABELS, fill_value=0.0)
+            .rename(columns=lambda l: f"sad called {l}"))
 
 
 def adversary_accuracy(run: Path) -> str:
@@ -160,7 +174,8 @@ def write_cv(cv_dir: Path):
         "default model's cross-validation (`bench/results/default_model_cv.md`, its per-fold test metrics); \"+ ASED, "
         "URDU, EMOVO, EmoDB\": the same folds (the same test, validation and training actors) with every clip of the "
         "four other corpora added to the training side only. "
-        f"**{done} of 5 folds finished**; the means are over those folds only (the run resumes at the next).", "",
+        f"**{done} of 5 folds finished**"
+        + ("." if done == 5 else "; the means are over those folds only (the run resumes at the next)."), "",
         table.round(3).to_markdown(), "",
         f"{date.today()}; `distilser loso --cremad CREMA-D --ased ASED --urdu URDU --emovo EMOVO --emodb EmoDB "
         f"{recipe_options(DEFAULT_RECIPE)} --out {cv_dir.name}`, then `nice .venv/bin/python bench/loco.py ... "
@@ -174,14 +189,17 @@ def write_cv(cv_dir: Path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=Path, required=True, help="folder holding the recipes' `distilser loco` runs")
-    ap.add_argument("--corpora", type=Path, required=True, help="folder holding CREMA-D, ASED, URDU, EMOVO, EmoDB, TurEV")
+    ap.add_argument("--corpora", type=Path, required=True,
+                    help="folder holding CREMA-D, ASED, URDU, EMOVO, EmoDB, TurEV")
     ap.add_argument("--ravdess", type=Path, required=True)
     ap.add_argument("--cv", type=Path, help="CREMA-D's cross-validation with the other corpora added (see above)")
     args = ap.parse_args()
     if args.cv: write_cv(args.cv)
     start = time.time()
     summaries, rules = recipe_rows(args.runs)
-    base = baseline_scores(args.corpora, args.ravdess)
+    from distilser.loco import corpus_scores
+    base_preds = baseline_predictions(args.corpora, args.ravdess)
+    base = corpus_scores(base_preds)
     chosen = choose(rules)
     cols = ["ua", "min_recall", *[f"recall_{l}" for l in LABELS], "arousal"]
     parts = {f"CREMA-D only ({DEFAULT_MODEL})": base[cols]}
@@ -189,6 +207,10 @@ def main():
     table = per_corpus(parts)
     table.to_csv(RESULTS/"loco.csv", index=False)
     unseen = table[table.corpus.isin(TARGETS[1:])].groupby("model", sort=False).ua.agg(["mean", "count"])
+    on_targets = base_preds[base_preds.corpus.isin(TARGETS)]
+    sad = per_corpus({f"CREMA-D only ({DEFAULT_MODEL})": where_sadness_goes(on_targets)}
+                     | {name: where_sadness_goes(target_predictions(args.runs/RECIPES[name])) for name in summaries})
+    sad.to_csv(RESULTS/"loco_sadness.csv", index=False)
     if summaries:
         import matplotlib; matplotlib.use("Agg")
         name = chosen or next(iter(summaries))
@@ -211,6 +233,10 @@ def main():
         table.round(3).to_markdown(index=False), "",
         "Mean UA over the four targets other than CREMA-D (the shipping condition): "
         + "; ".join(f"{m} {r['mean']:.3f} ({int(r['count'])} corpora)" for m, r in unseen.iterrows()) + ".", "",
+        "## Where the sad clips of each target corpus go", "",
+        "Each row: the target corpus's sad clips, scored by the fold that left it out (CREMA-D-only training: by the "
+        "default model), and the share of them given each label. Sadness is the class that travels worst.", "",
+        sad.round(3).to_markdown(index=False), "",
         f"CPU: {cpu_label()}; {date.today()}; `nice .venv/bin/python bench/loco.py --runs RUNS --corpora CORPORA "
         f"--ravdess RAVDESS`, {(time.time() - start) / 60:.1f} min (the LOCO trainings themselves are the "
         "`distilser loco` runs above).",
