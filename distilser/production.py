@@ -13,11 +13,12 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from transformers import HfArgumentParser
 
 from .core import LABELS, DistilserError, log, write_atomic
-from .data import add_corpus_options, corpus_sources, load_corpora
+from .data import NAMED_CORPORA, add_corpus_options, corpus_sources, load_corpora
 from .preprocessing import input_contract
 from .model import is_random_weights, save_for_transformers
 from .core import FROM_SCRATCH_NOTE
 from .loso import TrainingConfig, predict, train_model, training_config
+from .loco import validation_speakers
 
 # %% auto #0
 __all__ = ['PAPER_PRODUCTION', 'PAPER_PRODUCTION_SOURCE', 'HOLDOUT_FRACTION', 'TRAINING_ONLY_CORPORA', 'SPLITS',
@@ -31,12 +32,17 @@ HOLDOUT_FRACTION = 0.05
 TRAINING_ONLY_CORPORA = ("cremad",)  # CREMA-D trains and never validates or tests (paper, Sec. III-A)
 
 # %% ../nbs/06_production.ipynb #0198b0a6
-SPLITS = ("clips", "speakers")
+SPLITS = ("clips", "speakers", "corpus-speakers")
 
 def production_split(manifest: pd.DataFrame, holdout: float = HOLDOUT_FRACTION, seed: int = 0, by: str = "clips"):
     """`(train, held_out)`: a random `holdout` share of the clips (stratified by corpus and class) or of the speakers
-    (`by="speakers"`); rows of a training-only corpus (CREMA-D) always train when another corpus is given."""
+    (`by="speakers"`); rows of a training-only corpus (CREMA-D) always train when another corpus is given. With
+    `by="corpus-speakers"`, a `holdout` share of every corpus's speakers (at least one each, CREMA-D's too): the
+    validation of the leave-one-corpus-out folds, for a model of many corpora."""
     if by not in SPLITS: raise DistilserError(f"{by}: unknown split (choose one of {', '.join(SPLITS)})")
+    if by == "corpus-speakers":
+        held = manifest.speaker.isin(validation_speakers(manifest, holdout, seed))
+        return manifest[~held].reset_index(drop=True), manifest[held].reset_index(drop=True)
     training_only = manifest.corpus.isin(TRAINING_ONLY_CORPORA)
     if training_only.all() and by == "speakers":
         training_only = ~training_only  # CREMA-D alone validates on its own actors
@@ -78,10 +84,11 @@ def describe_training_data(train: pd.DataFrame, held: pd.DataFrame, roots: dict,
                                  .astype(int).to_dict())
     corpora = {c: dict(root=roots.get(c), train=counts(train, c), held_out=counts(held, c))
                for c in sorted(set(train.corpus) | set(held.corpus))}
-    return dict(corpora=corpora, n_train=len(train), n_held_out=len(held),
-                split=f"random {1 - holdout:.0%}/{holdout:.0%} of the speakers, seed {seed}" if by == "speakers" else
-                      f"random {1 - holdout:.0%}/{holdout:.0%}, stratified by corpus and class, seed {seed}; "
-                      f"{', '.join(TRAINING_ONLY_CORPORA)} in training only")
+    split = dict(speakers=f"random {1 - holdout:.0%}/{holdout:.0%} of the speakers, seed {seed}",
+                 clips=f"random {1 - holdout:.0%}/{holdout:.0%}, stratified by corpus and class, seed {seed}; "
+                       f"{', '.join(TRAINING_ONLY_CORPORA)} in training only")
+    split["corpus-speakers"] = f"random {holdout:.0%} of each corpus's speakers (at least one) held out, seed {seed}"
+    return dict(corpora=corpora, n_train=len(train), n_held_out=len(held), split=split[by])
 
 # %% ../nbs/06_production.ipynb #7633145a
 def train_production(manifest: pd.DataFrame, # the clips of every corpus given (`production_manifest`)
@@ -90,6 +97,7 @@ def train_production(manifest: pd.DataFrame, # the clips of every corpus given (
                      holdout: float = HOLDOUT_FRACTION, # the held-out share: validation, best epoch and the figures
                      split: str = "clips", # hold out clips (the paper's split) or "speakers"
                      progress: bool = True, # progress bars and the Trainer's per-epoch logs
+                     model_overrides: dict | None = None, # changes to the backbone's configuration (`utterance_cmn`)
                     ) -> dict: # the held-out metrics beside the paper's (`metrics.json`)
     """Train the production model on `manifest` less a random hold-out (of clips, or of speakers with
     `split="speakers"`) and write the checkpoint directory `out_dir`; returns the held-out metrics (`metrics.json`)."""
@@ -97,7 +105,7 @@ def train_production(manifest: pd.DataFrame, # the clips of every corpus given (
     train, held = production_split(manifest, holdout, config.seed, by=split)
     for name, df in [("train", train), ("held_out", held)]:
         write_atomic(out/"split"/f"{name}.csv", df.to_csv(index=False))
-    trainer, val = train_model(train, held, out, config, progress=progress)
+    trainer, val = train_model(train, held, out, config, progress=progress, model_overrides=model_overrides)
     predictions, metrics = predict(trainer.model, held)
     data = describe_training_data(trainer.train_dataset.df, held, manifest.attrs.get("roots", {}), holdout,
                                   config.seed, by=split)  # the training clips the recipe kept
@@ -106,6 +114,7 @@ def train_production(manifest: pd.DataFrame, # the clips of every corpus given (
     model.save_pretrained(out)
     save_for_transformers(out)
     settings = dict(asdict(config), holdout=holdout, split=split)
+    if model_overrides: settings.update(model_overrides=model_overrides)
     history = [{k.removeprefix("eval_"): v for k, v in h.items() if k.startswith("eval_") or k == "epoch"}
                for h in trainer.state.log_history if "eval_ua" in h]
     write_atomic(out/"training.json", json.dumps(dict(
@@ -133,7 +142,9 @@ def production_table(result: dict) -> pd.DataFrame:
 def train_command(args) -> int:
     "`distilser train`: the production recipe from corpus roots to a checkpoint directory."
     manifest = production_manifest(args.label_map, **corpus_sources(args))
-    result = train_production(manifest, args.out, training_config(args), holdout=args.holdout, split=args.split)
+    overrides = dict(utterance_cmn=True) if args.utterance_cmn else None
+    result = train_production(manifest, args.out, training_config(args), holdout=args.holdout, split=args.split,
+                              model_overrides=overrides)
     print(production_table(result).to_string())
     print(f"{result['n_held_out']} held-out clips; checkpoint written to {args.out} "
           f"(next: distilser export {args.out} --out DIR)")
@@ -151,9 +162,13 @@ def add_cli(subparsers):
         iemocap="IEMOCAP_full_release",
         cremad="CREMA-D (training only when another corpus is given)",
         ravdess="RAVDESS, as a stand-in where IEMOCAP is missing (then no cross-corpus evaluation on RAVDESS)",
+        **{key: f"{c.title} ({c.language})" for key, c in NAMED_CORPORA.items() if c.shippable},
         csv="a manifest of any corpus (path,label[,speaker,...]; e.g. written by `distilser manifest`)"))
     p.add_argument("--out", required=True, help="the checkpoint directory to write")
     p.add_argument("--holdout", type=float, default=HOLDOUT_FRACTION, metavar="F", help="held-out share (default 0.05)")
     p.add_argument("--split", choices=SPLITS, default="clips",
-                   help="hold out a share of the clips (the paper's production split) or of the speakers")
+                   help="hold out a share of the clips (the paper's production split), of the speakers, or of "
+                        "each corpus's speakers (corpus-speakers: a model of many corpora)")
+    p.add_argument("--utterance-cmn", action="store_true",
+                   help="log-mel CNN: subtract each clip's mean log-mel per band (a channel's fixed colour)")
     p.set_defaults(func=train_command)

@@ -143,3 +143,26 @@ def test_window_travels_from_training_to_deployment(subset_root, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     windows = json.loads(r.stdout)[0]['windows']
     assert len(windows) > 1 and max(w['speech'] for w in windows) == pytest.approx(4.0)  # never longer
+
+
+def test_a_model_of_many_corpora_in_one_command(tmp_path):
+    "Named corpora train together, each giving validation speakers, with balanced draws and per-clip mean removal."
+    from distilser.data import make_named_fixture, sample_cremad_root
+    emodb = make_named_fixture('emodb', tmp_path/'emodb',
+                               [f'{s}a0{i}{e}a.wav' for s in ('03', '08', '10') for e in 'WFNT' for i in (1, 2)])
+    ckpt, onnx_dir = tmp_path/'ckpt', tmp_path/'onnx'
+    r = run_cli('train', '--cremad', sample_cremad_root(), '--emodb', emodb, '--split', 'corpus-speakers',
+                '--holdout', 0.1, '--balance-corpora', '--utterance-cmn', '--backbone', 'offline:melcnn',
+                '--epochs', 1, '--window-seconds', 3, '--out', ckpt)
+    assert r.returncode == 0, r.stderr[-3000:]
+    held = pd.read_csv(ckpt/'split'/'held_out.csv')
+    assert held.groupby('corpus').speaker.nunique().to_dict() == {'cremad': 1, 'emodb': 1}
+    record = json.loads((ckpt/'training.json').read_text())
+    assert record['settings']['model_overrides'] == {'utterance_cmn': True} and record['settings']['balance_corpora']
+    assert set(record['training_data']['corpora']) == {'cremad', 'emodb'}
+    assert json.loads((ckpt/'config.json').read_text())['utterance_cmn'] is True
+    r = run_cli('export', ckpt, '--out', onnx_dir, '--calibration-clips', 8, '--guard-clips', 16, '--floor', 0)
+    assert r.returncode == 0, r.stderr[-3000:]
+    clips = pd.read_csv(ckpt/'held_out_predictions.csv')
+    onnx = predict_clips(open_model(onnx_dir/'model.onnx'), clips, progress=False)
+    assert (onnx.prediction == clips.predicted).mean() == 1.0  # the exported graph removes the mean as training did
