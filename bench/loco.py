@@ -4,7 +4,8 @@ Each recipe is one `distilser loco` run over the five corpora that may train (CR
 with RAVDESS and TurEV-DB tested by every fold and never trained on. This script reads the runs (finished folds
 only: a run resumes fold by fold, so it may still be going), evaluates the CREMA-D-only default model
 (`cremad-melcnn-v2`, int8) on the same target corpora, applies the rule below, and writes
-bench/results/loco.md, loco.csv, loco_sadness.csv (where each target's sad clips go) and loco.png.
+bench/results/loco.md, loco.csv, loco_sadness.csv (where each target's sad clips go), loco.png (the chosen or first
+recipe per corpus) and loco_recipes.png (every recipe's two rule figures).
 
 The rule was declared in this file before the first LOCO run (2026-12-04) and is not changed after seeing results:
 RULE below. RAVDESS and TurEV-DB never enter it.
@@ -128,6 +129,26 @@ def per_corpus(parts: dict) -> pd.DataFrame:
     return long.sort_values("corpus", key=lambda c: c.map(order), kind="stable")[["corpus", "model", *long.columns[2:]]]
 
 
+def plot_recipes(rules: pd.DataFrame, chosen: str | None):
+    "Each recipe's two rule figures as a point (hollow while folds are missing), with the floor: the rule at a look."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 5.2))
+    ax.axvspan(0, MIN_RECALL_FLOOR, color="0.92", zorder=0)
+    ax.axvline(MIN_RECALL_FLOOR, color="0.4", ls="--", lw=1)
+    ax.text(MIN_RECALL_FLOOR, 1.01, f" floor {MIN_RECALL_FLOOR}", transform=ax.get_xaxis_transform(), color="0.3")
+    for i, r in rules.reset_index(drop=True).iterrows():
+        done = r.folds == f"{len(TARGETS)} of {len(TARGETS)}"
+        ax.scatter(r.mean_lowest_recall, r.mean_loco_ua, s=70, color=f"C{i}", zorder=3,
+                   facecolors=f"C{i}" if done else "none", marker="*" if r.recipe == chosen else "o",
+                   label=f"{r.recipe}" + ("" if done else f" ({r.folds} folds)"))
+    ax.set(xlim=(0, max(0.35, rules.mean_lowest_recall.max() + 0.03)), xlabel="mean lowest class recall (targets)",
+           ylabel="mean LOCO UA (targets)")
+    ax.set_title("LOCO recipes: trained here from random weights", pad=16)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def choose(rules: pd.DataFrame) -> str | None:
     "The recipe the rule picks, or None while no recipe has all its folds."
     done = rules[(rules.folds == f"{len(TARGETS)} of {len(TARGETS)}") & (rules.mean_lowest_recall >= MIN_RECALL_FLOOR)]
@@ -216,6 +237,7 @@ def main():
         name = chosen or next(iter(summaries))
         ax = plot_loco(summaries[name], f"LOCO, {name}: trained here from random weights")
         ax.figure.savefig(RESULTS/"loco.png", dpi=110)
+        plot_recipes(rules, chosen).savefig(RESULTS/"loco_recipes.png", dpi=110)
     lines = [
         "# Leave one corpus out", "",
         f"**{FROM_SCRATCH_NOTE}**: log-mel CNNs trained by this project on the corpora named, from random weights.", "",
