@@ -4,8 +4,8 @@ Each recipe is one `distilser loco` run over the five corpora that may train (CR
 with RAVDESS and TurEV-DB tested by every fold and never trained on. This script reads the runs (finished folds
 only: a run resumes fold by fold, so it may still be going), evaluates the CREMA-D-only default model
 (`cremad-melcnn-v2`, int8) on the same target corpora, applies the rule below, and writes
-bench/results/loco.md, loco.csv, loco_sadness.csv (where each target's sad clips go), loco.png (the chosen or first
-recipe per corpus) and loco_recipes.png (every recipe's two rule figures).
+bench/results/loco.md, loco.csv, loco_sadness.csv (where each target's sad clips go), loco.png (per corpus, the chosen
+recipe, else the one of highest mean UA) and loco_recipes.png (every recipe's two rule figures).
 
 The rule was declared in this file before the first LOCO run (2026-12-04) and is not changed after seeing results:
 RULE below. RAVDESS and TurEV-DB never enter it.
@@ -46,6 +46,7 @@ from corpora import FOLDERS  # bench/corpora.py: where each corpus lies below --
 
 RESULTS = REPO_ROOT/"bench"/"results"
 TARGETS = ["cremad", "ased", "urdu", "emovo", "emodb"]  # the corpora that may train: each is left out once
+ALL_FOLDS = f"{len(TARGETS)} of {len(TARGETS)}"  # a run's `folds` figure once every fold has finished
 RECIPES = {  # name -> run directory below --runs, in the order they were declared (simplest first)
     "pooled (DEFAULT_RECIPE, 14 epochs)": "loco_pooled",
     "pooled + per-clip log-mel mean removal": "loco_cmn",
@@ -137,7 +138,7 @@ def plot_recipes(rules: pd.DataFrame, chosen: str | None):
     ax.axvline(MIN_RECALL_FLOOR, color="0.4", ls="--", lw=1)
     ax.text(MIN_RECALL_FLOOR, 1.01, f" floor {MIN_RECALL_FLOOR}", transform=ax.get_xaxis_transform(), color="0.3")
     for i, r in rules.reset_index(drop=True).iterrows():
-        done = r.folds == f"{len(TARGETS)} of {len(TARGETS)}"
+        done = r.folds == ALL_FOLDS
         ax.scatter(r.mean_lowest_recall, r.mean_loco_ua, s=70, color=f"C{i}", zorder=3,
                    facecolors=f"C{i}" if done else "none", marker="*" if r.recipe == chosen else "o",
                    label=f"{r.recipe}" + ("" if done else f" ({r.folds} folds)"))
@@ -151,7 +152,7 @@ def plot_recipes(rules: pd.DataFrame, chosen: str | None):
 
 def choose(rules: pd.DataFrame) -> str | None:
     "The recipe the rule picks, or None while no recipe has all its folds."
-    done = rules[(rules.folds == f"{len(TARGETS)} of {len(TARGETS)}") & (rules.mean_lowest_recall >= MIN_RECALL_FLOOR)]
+    done = rules[(rules.folds == ALL_FOLDS) & (rules.mean_lowest_recall >= MIN_RECALL_FLOOR)]
     chosen = None
     for _, r in done.iterrows():
         if chosen is None or r.mean_loco_ua > chosen.mean_loco_ua + TIE: chosen = r
@@ -234,7 +235,8 @@ def main():
     sad.to_csv(RESULTS/"loco_sadness.csv", index=False)
     if summaries:
         import matplotlib; matplotlib.use("Agg")
-        name = chosen or next(iter(summaries))
+        finished = rules[rules.folds == ALL_FOLDS]
+        name = chosen or (finished if len(finished) else rules).sort_values("mean_loco_ua").recipe.iloc[-1]
         ax = plot_loco(summaries[name], f"LOCO, {name}: trained here from random weights")
         ax.figure.savefig(RESULTS/"loco.png", dpi=110)
         plot_recipes(rules, chosen).savefig(RESULTS/"loco_recipes.png", dpi=110)
