@@ -38,7 +38,7 @@ from distilser.data import REPO_ROOT, load_corpora
 from distilser.evaluate import predict_clips
 from distilser.export import DEFAULT_MODEL, open_model
 from distilser.int8_speed import cpu_label
-from distilser.loco import TEST_ONLY, loco_summary, plot_loco
+from distilser.loco import TEST_ONLY, corpus_scores, loco_summary, plot_loco
 from distilser.default_model import DEFAULT_RECIPE
 from distilser.loso import SUMMARY_METRICS, fold_metrics, recipe_options, recorded_recipe
 
@@ -219,7 +219,6 @@ def main():
     if args.cv: write_cv(args.cv)
     start = time.time()
     summaries, rules = recipe_rows(args.runs)
-    from distilser.loco import corpus_scores
     base_preds = baseline_predictions(args.corpora, args.ravdess)
     base = corpus_scores(base_preds)
     chosen = choose(rules)

@@ -16,8 +16,8 @@ from transformers import HfArgumentParser
 from .core import AROUSAL, FROM_SCRATCH_NOTE, LABELS, DistilserError, log, write_atomic
 from .data import CORPORA, NAMED_CORPORA, add_corpus_options, corpus_sources, load_corpora
 from .model import save_for_transformers
-from .loso import (TrainingConfig, _check_settings, _environment, predict, train_model,
-                            training_config)
+from .loso import (TrainingConfig, _check_settings, _environment, add_utterance_cmn_option, model_overrides,
+                            predict, train_model, training_config)
 
 # %% auto #0
 __all__ = ['TEST_ONLY', 'SCORE_COLUMNS', 'loco_folds', 'validation_speakers', 'split_loco', 'corpus_scores', 'run_loco',
@@ -153,8 +153,8 @@ def plot_loco(table: pd.DataFrame, title: str = 'Leave one corpus out'):
 # %% ../nbs/05a_loco.ipynb #d78abee9
 def loco_command(args) -> int:
     manifest = load_corpora(corpus_sources(args))
-    overrides = dict(utterance_cmn=True) if args.utterance_cmn else None
-    run_loco(manifest, args.out, training_config(args), args.holdout, model_overrides=overrides, targets=args.folds)
+    run_loco(manifest, args.out, training_config(args), args.holdout, model_overrides=model_overrides(args),
+             targets=args.folds)
     print((Path(args.out)/'summary.md').read_text())
     return 0
 
@@ -168,8 +168,7 @@ def add_cli(subparsers):
     add_corpus_options(p, {c: f'{c} root' for c in CORPORA if c not in ('iemocap', 'folder', 'csv')})
     p.add_argument('--holdout', type=float, default=0.1,
                    help="share of each training corpus's speakers that validates (default 0.1)")
-    p.add_argument('--utterance-cmn', action='store_true',
-                   help="log-mel CNN: subtract each clip's mean log-mel per band (a channel's fixed colour)")
+    add_utterance_cmn_option(p)
     p.add_argument('--folds', nargs='+', metavar='CORPUS',
                    help='run only the folds that leave out these corpora (two processes can share one --out)')
     p.add_argument('--out', required=True, help='output directory (a rerun skips the folds finished there)')

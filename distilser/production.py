@@ -17,7 +17,8 @@ from .data import NAMED_CORPORA, add_corpus_options, corpus_sources, load_corpor
 from .preprocessing import input_contract
 from .model import is_random_weights, save_for_transformers
 from .core import FROM_SCRATCH_NOTE
-from .loso import TrainingConfig, predict, train_model, training_config
+from .loso import (TrainingConfig, add_utterance_cmn_option, model_overrides, predict, train_model,
+                            training_config)
 from .loco import validation_speakers
 
 # %% auto #0
@@ -84,18 +85,18 @@ def describe_training_data(train: pd.DataFrame, held: pd.DataFrame, roots: dict,
                                  .astype(int).to_dict())
     corpora = {c: dict(root=roots.get(c), train=counts(train, c), held_out=counts(held, c))
                for c in sorted(set(train.corpus) | set(held.corpus))}
-    split = dict(speakers=f"random {1 - holdout:.0%}/{holdout:.0%} of the speakers, seed {seed}",
-                 clips=f"random {1 - holdout:.0%}/{holdout:.0%}, stratified by corpus and class, seed {seed}; "
-                       f"{', '.join(TRAINING_ONLY_CORPORA)} in training only")
-    split["corpus-speakers"] = f"random {holdout:.0%} of each corpus's speakers (at least one) held out, seed {seed}"
-    return dict(corpora=corpora, n_train=len(train), n_held_out=len(held), split=split[by])
+    split = {"speakers": f"random {1 - holdout:.0%}/{holdout:.0%} of the speakers, seed {seed}",
+             "corpus-speakers": f"random {holdout:.0%} of each corpus's speakers (at least one) held out, seed {seed}",
+             "clips": f"random {1 - holdout:.0%}/{holdout:.0%}, stratified by corpus and class, seed {seed}; "
+                      f"{', '.join(TRAINING_ONLY_CORPORA)} in training only"}[by]
+    return dict(corpora=corpora, n_train=len(train), n_held_out=len(held), split=split)
 
 # %% ../nbs/06_production.ipynb #7633145a
 def train_production(manifest: pd.DataFrame, # the clips of every corpus given (`production_manifest`)
                      out_dir, # the checkpoint directory to write
                      config: TrainingConfig | None = None, # the recipe (default: the paper's); its seed seeds the split
                      holdout: float = HOLDOUT_FRACTION, # the held-out share: validation, best epoch and the figures
-                     split: str = "clips", # hold out clips (the paper's split) or "speakers"
+                     split: str = "clips", # hold out clips (the paper's split), "speakers" or "corpus-speakers"
                      progress: bool = True, # progress bars and the Trainer's per-epoch logs
                      model_overrides: dict | None = None, # changes to the backbone's configuration (`utterance_cmn`)
                     ) -> dict: # the held-out metrics beside the paper's (`metrics.json`)
@@ -142,9 +143,8 @@ def production_table(result: dict) -> pd.DataFrame:
 def train_command(args) -> int:
     "`distilser train`: the production recipe from corpus roots to a checkpoint directory."
     manifest = production_manifest(args.label_map, **corpus_sources(args))
-    overrides = dict(utterance_cmn=True) if args.utterance_cmn else None
     result = train_production(manifest, args.out, training_config(args), holdout=args.holdout, split=args.split,
-                              model_overrides=overrides)
+                              model_overrides=model_overrides(args))
     print(production_table(result).to_string())
     print(f"{result['n_held_out']} held-out clips; checkpoint written to {args.out} "
           f"(next: distilser export {args.out} --out DIR)")
@@ -169,6 +169,5 @@ def add_cli(subparsers):
     p.add_argument("--split", choices=SPLITS, default="clips",
                    help="hold out a share of the clips (the paper's production split), of the speakers, or of "
                         "each corpus's speakers (corpus-speakers: a model of many corpora)")
-    p.add_argument("--utterance-cmn", action="store_true",
-                   help="log-mel CNN: subtract each clip's mean log-mel per band (a channel's fixed colour)")
+    add_utterance_cmn_option(p)
     p.set_defaults(func=train_command)
