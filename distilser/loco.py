@@ -16,7 +16,7 @@ from transformers import HfArgumentParser
 from .core import AROUSAL, FROM_SCRATCH_NOTE, LABELS, DistilserError, log, write_atomic
 from .data import CORPORA, NAMED_CORPORA, add_corpus_options, corpus_sources, load_corpora
 from .model import save_for_transformers
-from .loso import (TrainingConfig, _check_settings, _environment, add_utterance_cmn_option, model_overrides,
+from .loso import (TrainingConfig, _check_settings, _environment, add_model_options, model_overrides,
                             predict, train_model, training_config)
 
 # %% auto #0
@@ -168,7 +168,7 @@ def add_cli(subparsers):
     add_corpus_options(p, {c: f'{c} root' for c in CORPORA if c not in ('iemocap', 'folder', 'csv')})
     p.add_argument('--holdout', type=float, default=0.1,
                    help="share of each training corpus's speakers that validates (default 0.1)")
-    add_utterance_cmn_option(p)
+    add_model_options(p)
     p.add_argument('--folds', nargs='+', metavar='CORPUS',
                    help='run only the folds that leave out these corpora (two processes can share one --out)')
     p.add_argument('--out', required=True, help='output directory (a rerun skips the folds finished there)')

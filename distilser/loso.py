@@ -29,10 +29,10 @@ from .loss import FocalLoss, balanced_alpha
 # %% auto #0
 __all__ = ['RUN_RECORD', 'SUMMARY_METRICS', 'make_folds', 'split_fold', 'TrainingConfig', 'training_config', 'recorded_recipe',
            'recipe_options', 'feature_extractor', 'EpochProgress', 'corpus_balanced_sampler', 'CorpusBalancedTrainer',
-           'GradientReversal', 'CorpusAdversarialTrainer', 'trainer_class', 'add_utterance_cmn_option',
-           'model_overrides', 'resumable_checkpoint', 'RandomStreams', 'train_model', 'model_window', 'clip_logits',
-           'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError',
-           'loso_corpora', 'loso_command', 'add_cli']
+           'GradientReversal', 'CorpusAdversarialTrainer', 'trainer_class', 'add_model_options', 'model_overrides',
+           'resumable_checkpoint', 'RandomStreams', 'train_model', 'model_window', 'clip_logits', 'predict',
+           'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError', 'loso_corpora',
+           'loso_command', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -212,14 +212,19 @@ def trainer_class(c: TrainingConfig) -> type:
     return Trainer if not parts else parts[0] if len(parts) == 1 else type('BalancedAdversarialTrainer', parts, {})
 
 # %% ../nbs/04_loso.ipynb #8ade42a1
-def add_utterance_cmn_option(parser):
-    "`--utterance-cmn`, the log-mel CNN's per-clip mean removal, for the commands that train (`model_overrides`)."
+def add_model_options(parser):
+    """The log-mel CNN's configuration changes a training command takes (`model_overrides`): `--utterance-cmn`, per-clip
+    mean removal, and `--channels`, the widths of its four conv blocks (its capacity)."""
     parser.add_argument('--utterance-cmn', action='store_true',
                         help="log-mel CNN: subtract each clip's mean log-mel per band (a channel's fixed colour)")
+    parser.add_argument('--channels', type=int, nargs=4, metavar='C',
+                        help="log-mel CNN: output channels of its four conv blocks (default 16 32 64 128)")
 
 def model_overrides(args) -> dict | None:
-    "The backbone's configuration changes a command line asks for (`add_utterance_cmn_option`), or None."
-    return dict(utterance_cmn=True) if args.utterance_cmn else None
+    "The backbone's configuration changes a command line asks for (`add_model_options`), or None."
+    overrides = dict(utterance_cmn=True) if args.utterance_cmn else {}
+    if args.channels: overrides["channels"] = args.channels
+    return overrides or None
 
 # %% ../nbs/04_loso.ipynb #bc9d5f16
 RUN_RECORD = "distilser_run.json"  # beside the Trainer's checkpoints: what they were trained on

@@ -17,7 +17,7 @@ from .data import NAMED_CORPORA, add_corpus_options, corpus_sources, load_corpor
 from .preprocessing import input_contract
 from .model import is_random_weights, save_for_transformers
 from .core import FROM_SCRATCH_NOTE
-from .loso import (TrainingConfig, add_utterance_cmn_option, model_overrides, predict, train_model,
+from .loso import (TrainingConfig, add_model_options, model_overrides, predict, train_model,
                             training_config)
 from .loco import validation_speakers
 
@@ -169,5 +169,5 @@ def add_cli(subparsers):
     p.add_argument("--split", choices=SPLITS, default="clips",
                    help="hold out a share of the clips (the paper's production split), of the speakers, or of "
                         "each corpus's speakers (corpus-speakers: a model of many corpora)")
-    add_utterance_cmn_option(p)
+    add_model_options(p)
     p.set_defaults(func=train_command)
