@@ -15,7 +15,9 @@ RULE below. RAVDESS and TurEV-DB never enter it.
         --epochs 14 --out runs/loco_pooled
     # the other recipes: the same + --utterance-cmn --out runs/loco_cmn; + --balance-corpora --out runs/loco_balanced;
     # + --eq-change 0.5 --out runs/loco_eq; + --corpus-adversary 0.3 --out runs/loco_adversary;
-    # + --balance-corpora --utterance-cmn --out runs/loco_balanced_cmn
+    # + --balance-corpora --utterance-cmn --out runs/loco_balanced_cmn;
+    # + --balance-corpora --utterance-cmn --corpus-adversary 0.3 --out runs/loco_balanced_cmn_adv;
+    # + --balance-corpora --utterance-cmn --channels 24 48 96 192 --out runs/loco_balanced_cmn_wide
     # (--folds CORPUS ... runs only some folds, so that two processes can share one run)
     nice .venv/bin/python bench/loco.py --runs runs --corpora CORPORA --ravdess ../shared/data/ravdess
 
@@ -61,6 +63,9 @@ RECIPES = {  # name -> run directory below --runs, in the order they were declar
     # declared 2026-12-04 (second session), before its run (--balance-corpora --utterance-cmn --corpus-adversary 0.3):
     # the best recipe so far with the third lever that lifted the pooled recipe's lowest recall (0.115 -> 0.138)
     "pooled + corpus-balanced sampling + per-clip log-mel mean removal + corpus adversary (0.3)": "loco_balanced_cmn_adv",
+    # declared 2026-12-04 (second session), before its run (--balance-corpora --utterance-cmn --channels 24 48 96 192):
+    # the best recipe so far with more capacity (2.2 times the parameters) now that there is more data
+    "pooled + corpus-balanced sampling + per-clip log-mel mean removal + wider CNN (24-48-96-192)": "loco_balanced_cmn_wide",
 }
 MIN_RECALL_FLOOR = 0.25  # chance is 0.25: a recipe below it gives a class up on the average target
 TIE = 0.005              # a later (less simple) recipe must beat an earlier one by more than this
