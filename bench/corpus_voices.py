@@ -136,7 +136,7 @@ def main(argv=None):
             f"speakers per corpus and class, up to {args.clips} clips per speaker; medians. Level and pitch are "
             f"against the same speaker's neutral clips (`own neutral`: the share of clips that had them; the others, "
             f"URDU's, against the neutral clips of their gender).\n\n"
-            f"{table.to_markdown()}\n\nFigure: `bench/results/corpus_voices.png` (chapter 05a shows it).\n")
+            f"{table.reset_index().to_markdown(index=False)}\n\nFigure: `bench/results/corpus_voices.png` (chapter 05a shows it).\n")
     (RESULTS/"corpus_voices.md").write_text(text)
     table.to_csv(RESULTS/"corpus_voices.csv")
     print(text)
