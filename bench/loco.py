@@ -99,18 +99,22 @@ def where_sadness_goes(preds: pd.DataFrame) -> pd.DataFrame:
 
 
 def adversary_accuracy(run: Path) -> str:
-    """How well a corpus adversary still told the training corpora apart at the end of training, beside the accuracy
-    of always naming the largest training corpus (means over the finished folds); empty for a recipe without one."""
-    accuracy, majority = [], []
+    """How well a corpus adversary still told the training corpora apart at the end of training (on its recent
+    training batches), beside the accuracy of the best guess without features: always naming the largest training
+    corpus, or, where the draws are corpus-balanced, chance among the training corpora (means over the finished
+    folds); empty for a recipe without one."""
+    accuracy, baseline = [], []
     for metrics in run.glob("fold_*/metrics.json"):
         validation = json.loads(metrics.read_text())["validation"]
         if "corpus_accuracy" not in validation: continue
-        counts = json.loads((metrics.parent/"config.json").read_text())["train_counts"]  # per corpus and class
-        sizes = [sum(c.values()) for c in counts.values()]
+        config = json.loads((metrics.parent/"config.json").read_text())
+        sizes = [sum(c.values()) for c in config["train_counts"].values()]  # per corpus (counts per corpus and class)
+        balanced = config["settings"].get("balance_corpora")
         accuracy.append(validation["corpus_accuracy"])
-        majority.append(max(sizes) / sum(sizes))
+        baseline.append(1 / len(sizes) if balanced else max(sizes) / sum(sizes))
     if not accuracy: return ""
-    return f"{sum(accuracy) / len(accuracy):.2f} (the largest corpus: {sum(majority) / len(majority):.2f})"
+    guess = "chance among the corpora" if balanced else "the largest corpus"  # one recipe in every fold
+    return f"{sum(accuracy) / len(accuracy):.2f} ({guess}: {sum(baseline) / len(baseline):.2f})"
 
 
 def recipe_rows(runs: Path) -> tuple[dict, pd.DataFrame]:
