@@ -21,7 +21,7 @@ without neutral clips is compared with the neutral clips of the same gender in t
 gives the share of clips compared with their own speaker), and its levels then mix shows and microphones.
 
 Writes bench/results/corpus_voices.md and .csv (medians per corpus and class) and corpus_voices.png (each corpus's
-classes on a level-pitch plane, neutral at the origin). About 10 minutes on one core.
+classes on a level-pitch plane, neutral at the origin). A few minutes on one core.
 
     nice .venv/bin/python bench/corpus_voices.py --corpora CORPORA --ravdess ../shared/data/ravdess
 """
@@ -73,8 +73,7 @@ def measure(clips: pd.DataFrame) -> pd.DataFrame:
                  on=["corpus", "speaker"])
     gender = d.join(neutral.groupby(["corpus", "gender"])[["speech_db", "f0_hz"]].median().add_prefix("neutral_"),
                     on=["corpus", "gender"])
-    d["own neutral"] = pd.MultiIndex.from_frame(d[["corpus", "speaker"]]).isin(
-        pd.MultiIndex.from_frame(neutral[["corpus", "speaker"]]))
+    d["own neutral"] = own.neutral_speech_db.notna()  # a level is never missing: the speaker had neutral clips
     d = d.join(own.filter(like="neutral_").where(d["own neutral"], gender.filter(like="neutral_"), axis=0))
     d[MEASURES[0]] = d.speech_db - d.neutral_speech_db
     d[MEASURES[1]] = 12 * np.log2(d.f0_hz / d.neutral_f0_hz)
@@ -136,7 +135,8 @@ def main(argv=None):
             f"speakers per corpus and class, up to {args.clips} clips per speaker; medians. Level and pitch are "
             f"against the same speaker's neutral clips (`own neutral`: the share of clips that had them; the others, "
             f"URDU's, against the neutral clips of their gender).\n\n"
-            f"{table.reset_index().to_markdown(index=False)}\n\nFigure: `bench/results/corpus_voices.png` (chapter 05a shows it).\n")
+            f"{table.reset_index().to_markdown(index=False)}\n\n"
+            "Figure: `bench/results/corpus_voices.png` (chapter 05a shows it).\n")
     (RESULTS/"corpus_voices.md").write_text(text)
     table.to_csv(RESULTS/"corpus_voices.csv")
     print(text)
