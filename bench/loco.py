@@ -66,6 +66,10 @@ RECIPES = {  # name -> run directory below --runs, in the order they were declar
     # declared 2026-12-04 (second session), before its run (--balance-corpora --utterance-cmn --channels 24 48 96 192):
     # the best recipe so far with more capacity (2.2 times the parameters) now that there is more data
     "pooled + corpus-balanced sampling + per-clip log-mel mean removal + wider CNN (24-48-96-192)": "loco_balanced_cmn_wide",
+    # declared 2026-12-04 (third session), before its run (--balance-corpora --utterance-cmn --tempo-change 0.5): the
+    # best recipe so far with speed perturbation (the training corpora speak four languages at their own rates)
+    "pooled + corpus-balanced sampling + per-clip log-mel mean removal + tempo change (half of the clips)":
+        "loco_balanced_cmn_tempo",
 }
 MIN_RECALL_FLOOR = 0.25  # chance is 0.25: a recipe below it gives a class up on the average target
 TIE = 0.005              # a later (less simple) recipe must beat an earlier one by more than this
