@@ -77,8 +77,9 @@ RECIPES = {  # name -> run directory below --runs, in the order they were declar
 }
 # A recipe run again with another --seed (the runs above use seed 0): seed -> run directory below --runs.
 # Seed 1 was declared 2026-12-04 (third session), before its run, as reading only. Its first four folds moved the
-# recipe's lowest recall per target by up to 0.18 (EmoDB) and its mean across the floor, so a verdict read from one
-# run is the seed's as much as the recipe's; RULE (below) was then declared, and seed 2 with it, before seed 2's run.
+# lowest recall on one target by 0.18 (EmoDB) and already put its five-fold mean lowest recall over the floor, where
+# seed 0's is under it: a verdict read from one run is the seed's as much as the recipe's. RULE (below) was then
+# declared, and seed 2 with it, before seed 2's run.
 RERUNS = {"pooled + corpus-balanced sampling + per-clip log-mel mean removal":
           {1: "loco_balanced_cmn_seed1", 2: "loco_balanced_cmn_seed2"}}
 SEEDS = (0, 1, 2)  # RULE reads the mean of these seeds' runs
@@ -309,7 +310,7 @@ def main():
         name = chosen or (finished if len(finished) else rules).sort_values("mean_loco_ua").recipe.iloc[-1]
         ax = plot_loco(summaries[name], f"LOCO, {name}: trained here from random weights")
         ax.figure.savefig(RESULTS/"loco.png", dpi=110)
-        plot_recipes(rules, chosen).savefig(RESULTS/"loco_recipes.png", dpi=110)
+        plot_recipes(rules, chosen).savefig(RESULTS/"loco_recipes.png", dpi=110, bbox_inches="tight")
     lines = [
         "# Leave one corpus out", "",
         f"**{FROM_SCRATCH_NOTE}**: log-mel CNNs trained by this project on the corpora named, from random weights.", "",
