@@ -40,10 +40,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from distilser.core import FROM_SCRATCH_NOTE, LABELS
+from distilser.core import FROM_SCRATCH_NOTE, LABELS, write_atomic
 from distilser.data import REPO_ROOT, load_corpora
 from distilser.evaluate import predict_clips
-from distilser.export import DEFAULT_MODEL, open_model
+from distilser.export import open_model
 from distilser.int8_speed import cpu_label
 from distilser.loco import TEST_ONLY, corpus_scores, loco_summary, plot_loco
 from distilser.default_model import DEFAULT_RECIPE
@@ -54,6 +54,7 @@ from corpora import FOLDERS  # bench/corpora.py: where each corpus lies below --
 RESULTS = REPO_ROOT/"bench"/"results"
 TARGETS = ["cremad", "ased", "urdu", "emovo", "emodb"]  # the corpora that may train: each is left out once
 ALL_FOLDS = f"{len(TARGETS)} of {len(TARGETS)}"  # a run's `folds` figure once every fold has finished
+CREMAD_ONLY = "cremad-melcnn-v2"  # the baseline: the shipped model trained on CREMA-D alone, by name
 RECIPES = {  # name -> run directory below --runs, in the order they were declared (simplest first)
     "pooled (DEFAULT_RECIPE, 14 epochs)": "loco_pooled",
     "pooled + per-clip log-mel mean removal": "loco_cmn",
@@ -94,7 +95,7 @@ RULE_V1 = (f"Among the recipes whose five LOCO folds have finished, choose the h
         f"target corpora ({', '.join(TARGETS)}), among those whose mean lowest class recall over the same targets is "
         f"at least {MIN_RECALL_FLOOR}; a recipe listed later replaces an earlier one only if its mean UA is more than "
         f"{TIE} higher. The chosen recipe is trained on all five corpora and ships only if it also beats CREMA-D-only "
-        f"training ({DEFAULT_MODEL}) in mean UA over the four targets other than CREMA-D. RAVDESS and TurEV-DB are "
+        f"training ({CREMAD_ONLY}) in mean UA over the four targets other than CREMA-D. RAVDESS and TurEV-DB are "
         "reported after the choice and never used for it.")
 RULE = (f"As the first rule, with each recipe's two figures (mean LOCO UA and mean lowest class recall over the five "
         f"targets) averaged over {len(SEEDS)} runs, seeds {', '.join(map(str, SEEDS))}, each with all five folds "
@@ -105,7 +106,7 @@ def baseline_predictions(corpora: Path, ravdess: Path) -> pd.DataFrame:
     "The CREMA-D-only default model (int8) on every target and test-only corpus: `corpus`, `label`, `predicted`."
     roots = {c: corpora/FOLDERS[c] for c in [*TARGETS[1:], "turev"]} | {"ravdess": ravdess}
     manifest = load_corpora(roots)
-    return predict_clips(open_model(), manifest, progress=False).rename(columns=dict(prediction="predicted"))
+    return predict_clips(open_model(CREMAD_ONLY), manifest, progress=False).rename(columns=dict(prediction="predicted"))
 
 
 def target_predictions(run: Path) -> pd.DataFrame:
@@ -141,12 +142,18 @@ def adversary_accuracy(run: Path) -> str:
     return f"{sum(accuracy) / len(accuracy):.2f} ({guess}: {sum(baseline) / len(baseline):.2f})"
 
 
-def seed_figures(runs: Path, name: str) -> pd.DataFrame:
-    "The rule's two figures of each run of recipe `name` (seed 0 and its RERUNS) that has finished all five folds."
-    finished = {seed: runs/folder for seed, folder in {0: RECIPES[name], **RERUNS.get(name, {})}.items()
-                if sum(1 for _ in (runs/folder).glob("fold_*/metrics.json")) == len(TARGETS)}
-    return pd.DataFrame([dict(seed=seed, **loco_summary(run).attrs["rule"]) for seed, run in finished.items()],
-                        columns=["seed", "mean_ua", "mean_min_recall", "folds"])
+def seed_runs(runs: Path, name: str, folds: int = 1) -> dict:
+    "Seed -> run directory of recipe `name` (seed 0 and its RERUNS), for the runs with at least `folds` finished folds."
+    return {seed: runs/folder for seed, folder in {0: RECIPES[name], **RERUNS.get(name, {})}.items()
+            if sum(1 for _ in (runs/folder).glob("fold_*/metrics.json")) >= folds}
+
+
+def seed_figures(runs: Path, name: str, seed0: pd.DataFrame) -> pd.DataFrame:
+    """The rule's two figures of each run of recipe `name` that has finished all five folds; `seed0` is seed 0's
+    `loco_summary`, already read."""
+    finished = seed_runs(runs, name, folds=len(TARGETS))
+    return pd.DataFrame([dict(seed=seed, **(seed0 if seed == 0 else loco_summary(run)).attrs["rule"])
+                         for seed, run in finished.items()], columns=["seed", "mean_ua", "mean_min_recall", "folds"])
 
 
 def recipe_rows(runs: Path) -> tuple[dict, pd.DataFrame]:
@@ -158,7 +165,7 @@ def recipe_rows(runs: Path) -> tuple[dict, pd.DataFrame]:
         if not any(run.glob("fold_*/metrics.json")): continue
         table = summaries[name] = loco_summary(run)
         settings = json.loads(next(run.glob("fold_*/config.json")).read_text())["settings"]
-        seeds = seed_figures(runs, name)
+        seeds = seed_figures(runs, name, table)
         rule_rows.append(dict(recipe=name, options=recipe_options(recorded_recipe(settings)),
                               model_overrides=json.dumps(settings.get("model_overrides")),
                               folds=f"{table.attrs['rule']['folds']} of {len(TARGETS)}",
@@ -182,9 +189,8 @@ def seed_spread(runs: Path) -> pd.DataFrame:
     """Each recipe of RERUNS: one row per target corpus that every seed's run has finished, with each seed's UA
     and lowest class recall there, then a `mean` row (the rule's two figures over those targets)."""
     parts = []
-    for name, reruns in RERUNS.items():
-        runs_by_seed = {seed: runs/folder for seed, folder in {0: RECIPES[name], **reruns}.items()
-                        if any((runs/folder).glob("fold_*/metrics.json"))}
+    for name in RERUNS:
+        runs_by_seed = seed_runs(runs, name)
         if len(runs_by_seed) < 2: continue
         table = pd.concat({(f"{figure}, seed {seed}"): loco_summary(run)[column]
                            for seed, run in runs_by_seed.items()
@@ -233,6 +239,22 @@ def choose(rules: pd.DataFrame, seeds: bool = True) -> str | None:
     for _, r in rules[ready & (rules[recall] >= MIN_RECALL_FLOOR)].iterrows():
         if chosen is None or r[ua] > chosen[ua] + TIE: chosen = r
     return None if chosen is None else chosen.recipe
+
+
+def write_choice(rules: pd.DataFrame, seeds: pd.DataFrame, unseen: pd.DataFrame, chosen: str | None) -> Path:
+    """bench/results/loco_choice.json: the recipe the rule in force chose (None: none), its recorded options, and the
+    shipping condition on its seeds' mean UA over the four targets other than CREMA-D, against CREMA-D-only
+    training's; the script that builds the model reads it."""
+    record = dict(rule=RULE, chosen=chosen)
+    if chosen:
+        row = rules.set_index("recipe").loc[chosen]
+        mine = seeds[(seeds.recipe == chosen) & seeds.target.isin(TARGETS[1:])]
+        ua = float(mine.filter(like="UA, seed").mean(axis=1).mean())
+        baseline = float(unseen.loc[f"CREMA-D only ({CREMAD_ONLY})", "mean"])
+        record |= dict(options=row.options, model_overrides=json.loads(row.model_overrides),
+                       seeds_mean_loco_ua=row.seeds_mean_loco_ua, seeds_mean_lowest_recall=row.seeds_mean_lowest_recall,
+                       mean_ua_other_targets=ua, cremad_only_mean_ua_other_targets=baseline, ships=ua > baseline)
+    return write_atomic(RESULTS/"loco_choice.json", json.dumps(record, indent=2) + "\n")
 
 
 def committed_cv_folds() -> pd.DataFrame:
@@ -299,13 +321,13 @@ def main():
     base = corpus_scores(base_preds)
     chosen, chosen_v1 = choose(rules), choose(rules, seeds=False)
     cols = ["ua", "min_recall", *[f"recall_{l}" for l in LABELS], "arousal"]
-    parts = {f"CREMA-D only ({DEFAULT_MODEL})": base[cols]}
+    parts = {f"CREMA-D only ({CREMAD_ONLY})": base[cols]}
     parts |= {name: t.rename(index=lambda i: i.split(" (")[0])[cols] for name, t in summaries.items()}
     table = per_corpus(parts)
     table.to_csv(RESULTS/"loco.csv", index=False)
     unseen = table[table.corpus.isin(TARGETS[1:])].groupby("model", sort=False).ua.agg(["mean", "count"])
     on_targets = base_preds[base_preds.corpus.isin(TARGETS)]
-    sad = per_corpus({f"CREMA-D only ({DEFAULT_MODEL})": where_sadness_goes(on_targets)}
+    sad = per_corpus({f"CREMA-D only ({CREMAD_ONLY})": where_sadness_goes(on_targets)}
                      | {name: where_sadness_goes(target_predictions(args.runs/RECIPES[name])) for name in summaries})
     sad.to_csv(RESULTS/"loco_sadness.csv", index=False)
     seeds = seed_spread(args.runs)
@@ -354,6 +376,7 @@ def main():
         "`distilser loco` runs above).",
     ]
     (RESULTS/"loco.md").write_text("\n".join(lines) + "\n")
+    write_choice(rules, seeds, unseen, chosen)
     print("\n".join(lines))
 
 

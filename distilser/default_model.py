@@ -11,32 +11,71 @@ from pathlib import Path
 import pandas as pd
 
 from .core import LABELS, DistilserError, write_atomic
-from .data import NAMED_CORPORA, REPO_ROOT
-from .loso import TrainingConfig
+from .data import NAMED_CORPORA, REPO_ROOT, add_corpus_options, corpus_option, corpus_sources
+from .loso import TrainingConfig, add_model_options, model_overrides, recipe_options, training_config
 from .model import HUB_MODULE, OFFLINE_MELCNN
-from .production import production_manifest, train_production
+from .production import SPLITS, production_manifest, train_production
 from .export import DEFAULT_MODEL, default_model_path, export_onnx, open_model, read_metadata
 from .evaluate import PAPER_RAVDESS, PAPER_SOURCE, comparison_table, evaluate
 
 # %% auto #0
-__all__ = ['DEFAULT_RECIPE', 'DEFAULT_HOLDOUT', 'DEFAULT_DESCRIPTION', 'CREMAD_CITATION', 'HUB_LICENSE', 'mark_trained',
-           'train_default_model', 'plot_learning_curve', 'corpus_card', 'card_header', 'default_model_results',
-           'model_card', 'build_default_model', 'int8_fidelity', 'markdown_table', 'rewrite_card',
-           'default_model_command', 'add_cli']
+__all__ = ['DEFAULT_RECIPE', 'DEFAULT_HOLDOUT', 'CREMAD_CITATION', 'HUB_LICENSE', 'RESEARCH_ONLY', 'corpus_card',
+           'training_sources', 'model_description', 'corpus_citation', 'research_only', 'mark_trained',
+           'train_default_model', 'plot_learning_curve', 'card_header', 'default_model_results', 'recipe_extras',
+           'training_data_section', 'model_card', 'build_command', 'build_default_model', 'int8_fidelity',
+           'markdown_table', 'rewrite_card', 'default_model_command', 'add_cli']
 
 # %% ../nbs/09a_default_model.ipynb #3e8bd235
 # the rest: the paper's; noise at a random SNR on half the clips (chapter 01) is ours, chosen at the end of this chapter
 DEFAULT_RECIPE = TrainingConfig(backbone=OFFLINE_MELCNN, lr=1e-3, window_seconds=4.0, snr_noise=0.5)
-DEFAULT_HOLDOUT = 0.1  # a tenth of CREMA-D's actors validate
-DEFAULT_DESCRIPTION = ("distilser default model: log-mel CNN trained from scratch on CREMA-D by the distilser project "
-                       "(not the paper's pretrained DistilHuBERT)")
+DEFAULT_HOLDOUT = 0.1  # a tenth of the speakers validate (of CREMA-D's actors: 9 of 91)
 CREMAD_CITATION = ("CREMA-D: H. Cao, D. G. Cooper, M. K. Keutmann, R. C. Gur, A. Nenkova, R. Verma, CREMA-D: "
                    "Crowd-sourced Emotional Multimodal Actors Dataset, IEEE Trans. Affective Computing 5(4): 377-390, "
                    "2014. "
                    "Licence: Open Database License 1.0 (database), Database Contents License 1.0 (contents).")
 
+# %% ../nbs/09a_default_model.ipynb #a8b2fc0b
+_TITLES = {"cremad": "CREMA-D", "ravdess": "RAVDESS", "iemocap": "IEMOCAP"}  # English, like the paper's corpora
+_ISO_639_1 = dict(English="en", Amharic="am", Urdu="ur", Italian="it", German="de", Turkish="tr")
+_METRICS = dict(wa=("accuracy", "WA (accuracy)"), ua=("recall", "UA (unweighted average recall)"),
+                macro_f1=("f1", "macro F1"))
+
+def corpus_card(key: str) -> tuple[str, str | None]:
+    "A training corpus's title and its language's ISO 639-1 code (None when unknown: a manifest's own corpus)."
+    corpus = NAMED_CORPORA.get(key)
+    language = corpus.language.split()[0] if corpus else "English" if key in _TITLES else None
+    return (corpus.title if corpus else _TITLES.get(key, key)), _ISO_639_1.get(language)
+
+def training_sources(sources) -> dict:
+    """`{corpus: root}` of a model that may ship: a CREMA-D root alone, or CREMA-D and the named corpora whose
+    licence allows a derived model (`NamedCorpus.shippable`), in the order given."""
+    sources = {k: v for k, v in (sources if isinstance(sources, dict) else dict(cremad=sources)).items() if v}
+    allowed = ["cremad", *(k for k, c in NAMED_CORPORA.items() if c.shippable)]
+    refused = [k for k in sources if k not in allowed]
+    if refused or not sources:
+        raise DistilserError(f"{', '.join(refused) or 'no corpus given'}: a model to ship trains on "
+                             f"{', '.join(allowed)} only (their licences allow a derived model)")
+    return sources
+
+def model_description(corpora) -> str:
+    "How a model trained here from random weights on `corpora` (keys) is labelled in its files, results and card."
+    titles = [corpus_card(k)[0] for k in corpora]
+    named = titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]}"
+    return (f"distilser model: log-mel CNN trained from scratch on {named} by the distilser project "
+            "(not the paper's pretrained DistilHuBERT)")
+
+def corpus_citation(key: str) -> str:
+    "A training corpus as a model card names it: title, language, citation and licence."
+    if key == "cremad": return CREMAD_CITATION
+    c = NAMED_CORPORA[key]
+    return f"{c.title}, in {c.language}: {c.citation}. Licence: {c.licence}."
+
+def research_only(corpora) -> bool:
+    "Whether a model trained on `corpora` inherits research-only use: every corpus but CREMA-D (ODbL) restricts it."
+    return any(k != "cremad" for k in corpora)
+
 # %% ../nbs/09a_default_model.ipynb #57fe1b82
-def mark_trained(checkpoint, description: str = DEFAULT_DESCRIPTION) -> Path:
+def mark_trained(checkpoint, description: str) -> Path:
     "Record in a checkpoint's config and its training record that its weights were learnt from data, and their label."
     path, record = Path(checkpoint)/"config.json", Path(checkpoint)/"metrics.json"
     config = json.loads(path.read_text())
@@ -46,18 +85,22 @@ def mark_trained(checkpoint, description: str = DEFAULT_DESCRIPTION) -> Path:
                                          "note": description}, indent=2))
     return write_atomic(path, json.dumps(config, indent=2) + "\n")
 
-def train_default_model(cremad_root, # CREMA-D (AudioWAV/...)
+def train_default_model(sources, # a CREMA-D root (AudioWAV/...), or `{corpus: root}` (`training_sources`)
                         out_dir, # the checkpoint directory to write
                         config: TrainingConfig = DEFAULT_RECIPE, # the recipe; a variant: `replace(DEFAULT_RECIPE, ...)`
-                        holdout: float = DEFAULT_HOLDOUT, # the share of the actors held out
-                        description: str = DEFAULT_DESCRIPTION, # how the model's results are labelled
+                        holdout: float = DEFAULT_HOLDOUT, # the share of the speakers held out
+                        description: str | None = None, # how the model's results are labelled (`model_description`)
                         progress: bool = True, # progress bars and the Trainer's per-epoch logs
+                        split: str = "speakers", # or "corpus-speakers": `holdout` of each corpus's speakers
+                        model_overrides: dict | None = None, # the log-mel CNN's changes (`utterance_cmn`, `channels`)
                        ) -> dict: # the held-out metrics (`train_production`)
-    "The default model's recipe on a CREMA-D root: train with held-out actors, then mark the checkpoint as trained."
-    train_production(production_manifest(cremad=cremad_root), out_dir, config, holdout=holdout, split="speakers",
-                     progress=progress)
-    mark_trained(out_dir, description)
+    "The default model's recipe on its corpora: train with held-out speakers, then mark the checkpoint as trained."
+    sources = training_sources(sources)
+    train_production(production_manifest(**sources), out_dir, config, holdout=holdout, split=split,
+                     progress=progress, model_overrides=model_overrides)
+    mark_trained(out_dir, description or model_description(sources))
     return json.loads((Path(out_dir)/"metrics.json").read_text())
+
 
 # %% ../nbs/09a_default_model.ipynb #9567f4a0
 def plot_learning_curve(checkpoint):
@@ -76,23 +119,18 @@ def plot_learning_curve(checkpoint):
 
 # %% ../nbs/09a_default_model.ipynb #c4b5f04b
 HUB_LICENSE = "apache-2.0"  # distilser's licence (settings.ini: apache2), by the Hub's identifier
-_TITLES = {"cremad": "CREMA-D", "ravdess": "RAVDESS", "iemocap": "IEMOCAP"}  # English, like the paper's corpora
-_ISO_639_1 = dict(English="en", Amharic="am", Urdu="ur", Italian="it", German="de", Turkish="tr")
+RESEARCH_ONLY = "research-only"  # the Hub's `license: other` with this name: the weights inherit their data's terms
 _METRICS = dict(wa=("accuracy", "WA (accuracy)"), ua=("recall", "UA (unweighted average recall)"),
                 macro_f1=("f1", "macro F1"))
 
-def corpus_card(key: str) -> tuple[str, str | None]:
-    "A training corpus's title and its language's ISO 639-1 code (None when unknown: a manifest's own corpus)."
-    corpus = NAMED_CORPORA.get(key)
-    language = corpus.language.split()[0] if corpus else "English" if key in _TITLES else None
-    return (corpus.title if corpus else _TITLES.get(key, key)), _ISO_639_1.get(language)
 
 # %% ../nbs/09a_default_model.ipynb #6125530f
 def card_header(name: str,           # the model's name (its folder's)
                 training_data: dict, # the checkpoint's `distilser_training_data` (corpora, clips, split)
                 results: list,       # measured results: `dict(dataset, split, metrics)`, metrics as fractions
                ) -> str:             # the YAML front matter, between its two `---` lines
-    """The Hub's YAML header of a model card: licence, training corpora and languages, task, library, tags and a
+    """The Hub's YAML header of a model card: licence (distilser's, or `RESEARCH_ONLY` when the data restricts
+    it), training corpora and languages, task, library, tags and a
     `model-index` with `results` (WA, UA and macro F1 in percent)."""
     from huggingface_hub import EvalResult, ModelCardData
     corpora = [corpus_card(key) for key in training_data.get("corpora", {})]
@@ -101,7 +139,10 @@ def card_header(name: str,           # the model's name (its folder's)
                         dataset_split=r["split"], metric_type=kind, metric_name=label,
                         metric_value=round(100 * float(r["metrics"][key]), 2))
              for r in results for key, (kind, label) in _METRICS.items() if key in r["metrics"]]
-    data = ModelCardData(license=HUB_LICENSE, language=sorted({l for _, l in corpora if l}) or None,
+    restricted = research_only(training_data.get("corpora", {}))  # the weights inherit their data's terms
+    data = ModelCardData(license="other" if restricted else HUB_LICENSE,
+                         license_name=RESEARCH_ONLY if restricted else None,
+                         language=sorted({l for _, l in corpora if l}) or None,
                          datasets=[title for title, _ in corpora], library_name="transformers",
                          pipeline_tag="audio-classification", metrics=[kind for kind, _ in _METRICS.values()],
                          tags=["speech-emotion-recognition", "distilser", "onnx", "custom_code"],
@@ -112,24 +153,63 @@ def card_header(name: str,           # the model's name (its folder's)
 def default_model_results(checkpoint,        # the default model's checkpoint (its metrics.json)
                           cv: dict | None = None,       # mean test metrics of the CREMA-D five-fold cross-validation
                           ravdess: dict | None = None,  # the int8 file's metrics on RAVDESS (`evaluate`'s)
+                          corpora=("cremad",),          # its training corpora (keys): whose speakers were held out
                          ) -> list:
     """The default model's measured results for its card's `model-index`, each named by its data and split: CREMA-D
-    cross-validation, the held-out CREMA-D actors of the checkpoint, and RAVDESS (cross-corpus)."""
+    cross-validation, the checkpoint's held-out speakers of its training corpora, and RAVDESS (cross-corpus)."""
     held = json.loads((Path(checkpoint)/"metrics.json").read_text())["held_out"]
     clips = (ravdess or {}).get("n_clips", "all")
     found = [("CREMA-D", "five-fold speaker-independent cross-validation, mean of the test folds", cv),
-             ("CREMA-D", "the checkpoint's held-out actors (they also chose the best epoch)", held),
+             (" + ".join(corpus_card(k)[0] for k in corpora), f"the checkpoint's held-out "
+              f"{'actors' if list(corpora) == ['cremad'] else 'speakers'} (they also chose the best epoch)", held),
              ("RAVDESS", f"{clips} four-class clips, int8 file (cross-corpus)", ravdess)]
     return [dict(dataset=d, split=s, metrics=m) for d, s, m in found if m]
 
 # %% ../nbs/09a_default_model.ipynb #6fcf2f57
-def model_card(name: str, int8_path, recipe_command: str, tables: dict, results: list = ()) -> str:
+def recipe_extras(settings: dict) -> str:
+    "What a recipe adds to the default one (a checkpoint's training.json `settings`), in a sentence; '' for nothing."
+    overrides = settings.get("model_overrides") or {}
+    extras = [("balance_corpora", "every training corpus drawn equally often (corpus-balanced sampling)"),
+              ("utterance_cmn", "each clip's mean log-mel per band removed (cepstral mean normalisation)"),
+              ("tempo_change", "the tempo changed, 0.8-1.25 times as fast at the same pitch, on {:.0%} of the clips"),
+              ("eq_change", "a random equaliser on {:.0%} of the clips"),
+              ("corpus_adversary", "a corpus classifier behind a reversed gradient (weight {:g})"),
+              ("channels", "conv blocks of {} channels")]
+    said = [text.format(value) for key, text in extras if (value := settings.get(key, overrides.get(key)))]
+    return f" Beyond that: {'; '.join(said)}." if said else ""
+
+def training_data_section(data: dict) -> str:
+    "A card's training data: each corpus's citation and licence, clips per corpus, and what use the data allows."
+    corpora = list(data.get("corpora", {})) or ["cremad"]
+    cited = "\n".join(f"- {corpus_citation(k) if k in ('cremad', *NAMED_CORPORA) else k}" for k in corpora)
+    text = (f"{cited}\n\nThe model was trained on the four-class clips (anger, happiness, neutral, sadness): "
+            f"{data.get('n_train', '?')} clips for training, {data.get('n_held_out', '?')} held out for early "
+            f"stopping ({data.get('split', 'split not recorded')}). Other emotions are not used.")
+    if len(corpora) > 1:
+        counts = pd.DataFrame({corpus_card(k)[0]: {part: sum(c[part].values()) for part in ("train", "held_out")}
+                               for k, c in data["corpora"].items()}).T
+        text += "\n\n" + counts.rename(columns=dict(held_out="held out")).to_markdown()
+    if research_only(corpora):
+        text += ("\n\n**Research use only.** Every corpus here but CREMA-D allows research use only, and the model "
+                 "inherits that from its data: distilser's code licence (Apache-2.0) does not extend to these weights.")
+    return text
+
+def model_card(name: str, int8_path, recipe_command: str, tables: dict, results: list = (),
+               settings: dict | None = None,  # the checkpoint's training.json `settings`: epochs and the extras
+              ) -> str:
     """The Markdown model card of a trained model, its Hub header first (`card_header` with `results`): what it is,
     data and licence, recipe, measured `tables`, limits, and how to load it with `transformers` or distilser."""
     meta = read_metadata(int8_path)
     quant = json.loads(meta.get("quantization", "{}"))
     data = json.loads(meta["training_data"]) if meta.get("training_data", "").startswith("{") else {}
     sections = "\n\n".join(f"### {title}\n\n{table}" for title, table in tables.items())
+    settings = settings or {}
+    corpora = list(data.get("corpora", {})) or ["cremad"]
+    languages = {k: NAMED_CORPORA[k].language if k in NAMED_CORPORA else "English (acted)" for k in corpora}
+    heard, unheard = (("**acted** English sentences read by 91 adult actors in a studio",
+                       "Spontaneous speech, other languages") if corpora == ["cremad"] else
+                      (f"{len(corpora)} corpora: " + "; ".join(f"{corpus_card(k)[0]} in {language}"
+                                                              for k, language in languages.items()), "Other languages"))
     window = float(meta["window_seconds"])
     temperature = float(json.loads(meta.get("calibration", "{}")).get("temperature", 1.0))
     calibrated = "" if temperature == 1 else f"""
@@ -148,13 +228,11 @@ cut to {window:g} s, never pad.
 - **File**: `model.int8.onnx`, {Path(int8_path).stat().st_size / 1e6:.2f} MB, \
 static int8 ({quant.get("recipe", "n/a")}); kept in float:
   {", ".join(quant.get("always_float", []) + quant.get("kept_float", [])) or "nothing"}; agreement with fp32 on
-  {quant.get("guard_clips", "?")} CREMA-D guard clips: {quant.get("agreement", float("nan")):.1%}.
+  {quant.get("guard_clips", "?")} guard clips of its training corpora: {quant.get("agreement", float("nan")):.1%}.
 
 ## Training data and licence
 
-{CREMAD_CITATION} The model was trained on the four-class clips (anger, happiness, neutral, sadness):
-{data.get("n_train", "?")} clips for training, {data.get("n_held_out", "?")} held out for early stopping
-({data.get("split", "split not recorded")}). Disgust and fear are not used.
+{training_data_section(data)}
 
 ## Recipe
 
@@ -164,9 +242,9 @@ static int8 ({quant.get("recipe", "n/a")}); kept in float:
 
 Log-mel front end (25 ms frames every 10 ms, 64 mel bands), four convolution blocks (16-32-64-128 channels), mean
 and standard deviation over time, linear classifier; focal loss (gamma 2, balanced class weights, label smoothing
-0.1), AdamW at 1e-3 with a cosine schedule, batch 16, up to 25 epochs with early stopping (patience 6) on the
-held-out actors' UA, training augmentation (gain, noise, pitch, polarity; and on half the clips noise at a
-random 5-30 dB signal-to-noise ratio, which the paper does not use).
+0.1), AdamW at 1e-3 with a cosine schedule, batch 16, up to {settings.get("epochs", 25)} epochs with early
+stopping (patience 6) on the held-out speakers' UA, training augmentation (gain, noise, pitch, polarity; and on half
+the clips noise at a random 5-30 dB signal-to-noise ratio, which the paper does not use).{recipe_extras(settings)}
 
 ## Measured
 
@@ -175,8 +253,8 @@ random 5-30 dB signal-to-noise ratio, which the paper does not use).
 ## Intended use and limits
 
 - Research and demonstration of speech emotion recognition on small devices; four classes only.
-- Trained on **acted** English sentences read by 91 adult actors in a studio. Spontaneous speech, other languages,
-  children, noisy or far-field recordings are outside what it has seen, and its accuracy there is unknown.
+- Trained on {heard}. {unheard}, children, noisy or far-field recordings are outside what it has seen, and its
+  accuracy there is unknown.
 - It is **not** the paper's model (pretrained DistilHuBERT fine-tuned on IEMOCAP), and its figures are not the paper's.
 - Emotion recognition must not be used to make decisions about people (hiring, policing, health) without consent.
 
@@ -207,18 +285,33 @@ With distilser (`pip install distilser`), `distilser analyze FILE` or `distilser
 """
 
 # %% ../nbs/09a_default_model.ipynb #8e80a8cd
-def build_default_model(cremad_root, # CREMA-D (AudioWAV/...)
+def build_command(sources: dict, out_dir, ravdess_root=None, config: TrainingConfig = DEFAULT_RECIPE,
+                  holdout: float = DEFAULT_HOLDOUT, split: str = "speakers",
+                  model_overrides: dict | None = None) -> str:
+    "The `distilser default-model` command that builds a model from `sources` with this recipe (for its card)."
+    parts = ["distilser default-model", *(f"{corpus_option(k).split()[0]} {root}" for k, root in sources.items()),
+             f"--out {out_dir}", f"--ravdess {ravdess_root}" if ravdess_root else "", recipe_options(config),
+             f"--holdout {holdout:g}" if holdout != DEFAULT_HOLDOUT else "",
+             f"--split {split}" if split != "speakers" else "",
+             *(f"--{k.replace('_', '-')}" + ("" if v is True else " " + " ".join(map(str, v)))
+               for k, v in (model_overrides or {}).items())]
+    return " ".join(p for p in parts if p)
+
+def build_default_model(sources, # a CREMA-D root (AudioWAV/...), or `{corpus: root}` (`training_sources`)
                         out_dir, # where checkpoint/, the two ONNX files, ravdess/ and README.md go
                         ravdess_root=None, # RAVDESS, for the cross-corpus figures of the card
                         config: TrainingConfig = DEFAULT_RECIPE, # the recipe
-                        holdout: float = DEFAULT_HOLDOUT, # the share of the actors held out
+                        holdout: float = DEFAULT_HOLDOUT, # the share of the speakers held out
                         progress: bool = True, # progress bars and the Trainer's per-epoch logs
+                        split: str = "speakers", # or "corpus-speakers": `holdout` of each corpus's speakers
+                        model_overrides: dict | None = None, # the log-mel CNN's changes (`utterance_cmn`, `channels`)
                        ) -> dict: # the two ONNX paths and the card's tables
     "Train (unless `out_dir/checkpoint` exists), export, evaluate on RAVDESS and write the model card in `out_dir`."
-    out = Path(out_dir)
+    out, sources = Path(out_dir), training_sources(sources)
     checkpoint = out/"checkpoint"
     if not (checkpoint/"config.json").is_file():
-        train_default_model(cremad_root, checkpoint, config, holdout, progress=progress)
+        train_default_model(sources, checkpoint, config, holdout, progress=progress, split=split,
+                            model_overrides=model_overrides)
     fp32, int8 = export_onnx(checkpoint, out)
     tables, ravdess = {}, None
     if ravdess_root is not None:
@@ -227,13 +320,14 @@ def build_default_model(cremad_root, # CREMA-D (AudioWAV/...)
         results = {p.name: evaluate(p, manifest, out_dir=out/"ravdess"/p.stem, progress=progress) for p in (fp32, int8)}
         both = comparison_table(results[int8.name], "this model, int8").join(
             comparison_table(results[fp32.name], "fp32").iloc[:, 1:])
-        tables["RAVDESS, 672 four-class clips (cross-corpus)"] = both.to_markdown()
+        tables[f"RAVDESS, {len(manifest)} four-class clips (cross-corpus)"] = both.to_markdown()
         tables["int8 against fp32 on RAVDESS"] = int8_fidelity(out/"ravdess").to_markdown()
         ravdess = results[int8.name]
-    command = f"distilser default-model --cremad {cremad_root} --out {out_dir}"
-    if ravdess_root: command += f" --ravdess {ravdess_root}"
+    command = build_command(sources, out_dir, ravdess_root, config, holdout, split, model_overrides)
+    settings = json.loads((checkpoint/"training.json").read_text())["settings"]
     write_atomic(out/"README.md", model_card(out.name, int8, command, tables,
-                                             default_model_results(checkpoint, ravdess=ravdess)))
+                                             default_model_results(checkpoint, ravdess=ravdess, corpora=list(sources)),
+                                             settings))
     return dict(fp32=fp32, int8=int8, tables=tables)
 
 def int8_fidelity(report_dir) -> pd.DataFrame:
@@ -255,32 +349,49 @@ def markdown_table(text: str, n: int = 0) -> pd.DataFrame:
 # %% ../nbs/09a_default_model.ipynb #335c4dd2
 def rewrite_card(model_dir,     # a model folder whose README.md `model_card` wrote (checkpoint/, model.int8.onnx)
                  results: list, # the measured results for its header (`default_model_results`' form)
+                 tables: dict | None = None, # measured tables to add, or to replace those of the same title
                 ) -> Path:      # the card written
-    "A model folder's card written again by `model_card`: its own recipe and measured tables, `results` in its header."
+    """A model folder's card written again by `model_card`: its own recipe and measured tables (and `tables`),
+    `results` in its header."""
     out = Path(model_dir)
     card = (out/"README.md").read_text()
     recipe = card.split("## Recipe\n\n```\n", 1)[1].split("\n```", 1)[0]
     measured = card.split("## Measured\n\n### ", 1)[1].split("\n\n## ", 1)[0]
-    tables = dict(section.split("\n\n", 1) for section in measured.split("\n\n### "))
-    return write_atomic(out/"README.md", model_card(out.name, out/"model.int8.onnx", recipe, tables, results))
+    tables = dict(section.split("\n\n", 1) for section in measured.split("\n\n### ")) | (tables or {})
+    training = out/"checkpoint"/"training.json"
+    settings = json.loads(training.read_text())["settings"] if training.is_file() else None
+    return write_atomic(out/"README.md", model_card(out.name, out/"model.int8.onnx", recipe, tables, results, settings))
 
 # %% ../nbs/09a_default_model.ipynb #93685f05
 def default_model_command(args) -> int:
     "`distilser default-model`: train, export, evaluate and describe the default model."
-    built = build_default_model(args.cremad, args.out, args.ravdess, replace(DEFAULT_RECIPE, epochs=args.epochs))
+    sources = {k: v for k, v in corpus_sources(args).items() if k != "ravdess"}  # RAVDESS only tests
+    built = build_default_model(sources, args.out, args.ravdess, training_config(args), holdout=args.holdout,
+                                split=args.split, model_overrides=model_overrides(args))
     print((Path(args.out)/"README.md").read_text())
     print(f"wrote {built['fp32']}, {built['int8']} and {Path(args.out)/'README.md'}")
     return 0
 
 def add_cli(subparsers):
     "Add `default-model` to the `distilser` command line."
-    p = subparsers.add_parser("default-model", help="train, export, evaluate and describe the default model (CREMA-D)",
+    from dataclasses import asdict
+    from transformers import HfArgumentParser
+    p = subparsers.add_parser("default-model", parents=[HfArgumentParser(TrainingConfig, add_help=False)],
+                              help="train, export, evaluate and describe a model to ship (CREMA-D and more corpora)",
                               description="The default model's recipe: a log-mel CNN trained from scratch on CREMA-D "
-                                          "(actors held out for validation), exported to guarded int8, evaluated on "
-                                          "RAVDESS.")
-    p.add_argument("--cremad", required=True, metavar="ROOT", help="CREMA-D root (AudioWAV/...)")
+                                          "and any of the corpora whose licence allows a derived model (speakers held "
+                                          "out for validation), exported to guarded int8, evaluated on RAVDESS. The "
+                                          "training options default to the default recipe, not the paper's.")
+    add_corpus_options(p, dict(cremad="CREMA-D root (AudioWAV/...)",
+                               **{k: f"{c.title} ({c.language})" for k, c in NAMED_CORPORA.items() if c.shippable}))
     p.add_argument("--ravdess", metavar="ROOT", help="RAVDESS root for the cross-corpus figures of the model card")
     p.add_argument("--out", required=True, metavar="DIR", help="where checkpoint/, the ONNX files and README.md go")
-    p.add_argument("--epochs", type=int, default=DEFAULT_RECIPE.epochs,
-                   help=f"most epochs (early stopping on held-out actors; default {DEFAULT_RECIPE.epochs})")
-    p.set_defaults(func=default_model_command)
+    p.add_argument("--holdout", type=float, default=DEFAULT_HOLDOUT, metavar="F",
+                   help=f"held-out share of the speakers (default {DEFAULT_HOLDOUT})")
+    p.add_argument("--split", choices=SPLITS[1:], default="speakers",
+                   help="hold out a share of all speakers, or of each corpus's speakers (corpus-speakers)")
+    add_model_options(p)
+    p.set_defaults(func=default_model_command, **asdict(DEFAULT_RECIPE))
+    for group in p._action_groups:  # the parent's section title names the paper's defaults, replaced just above
+        if group.title == TrainingConfig._argument_group_name:
+            group.title = "training options (default: the default model's recipe)"

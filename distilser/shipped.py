@@ -44,7 +44,8 @@ def model_summary(model_dir) -> dict:
     header, meta = card_metadata(model_dir), read_metadata(int8)
     return dict(name=model_dir.name, default=model_dir.name == DEFAULT_MODEL, description=meta.get('description', ''),
                 datasets=header.get('datasets') or [], languages=header.get('language') or [],
-                license=header.get('license'), int8_mb=round(int8.stat().st_size / 1e6, 2),
+                license=header.get('license_name') or header.get('license'),  # 'other' says its name
+                int8_mb=round(int8.stat().st_size / 1e6, 2),
                 window_seconds=float(meta['window_seconds']), temperature=read_calibration(meta, int8)['temperature'],
                 results=headline_results(header))
 

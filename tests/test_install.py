@@ -23,8 +23,9 @@ def plain(tmp_path_factory) -> dict:
 def test_wheel_carries_the_default_model(plain):
     import zipfile
     names = zipfile.ZipFile(plain['wheel']).namelist()
-    assert 'distilser/models/cremad-melcnn-v2/model.int8.onnx' in names
-    assert 'distilser/models/cremad-melcnn-v2/README.md' in names
+    for model in ('cremad-melcnn-v2', 'five-corpora-melcnn-v1'):  # the default, and the model of five corpora
+        assert f'distilser/models/{model}/model.int8.onnx' in names and f'distilser/models/{model}/README.md' in names
+    assert not [n for n in names if '/checkpoint/' in n or n.endswith('/model.onnx')]  # int8 and card only
 
 
 def test_plain_install_is_small_and_has_no_torch(plain):
@@ -91,5 +92,6 @@ def test_models_lists_the_shipped_model(plain):
     r = subprocess.run([plain['bin']/'distilser', 'models', '--json'], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     listed = json.loads(r.stdout)
-    assert [m['name'] for m in listed] == ['cremad-melcnn-v2'] and listed[0]['default']
+    assert [m['name'] for m in listed] == ['cremad-melcnn-v2', 'five-corpora-melcnn-v1'] and listed[0]['default']
     assert listed[0]['datasets'] == ['CREMA-D'] and any(x['dataset'] == 'RAVDESS' for x in listed[0]['results'])
+    assert (listed[1]['default'], listed[1]['license'], len(listed[1]['datasets'])) == (False, 'research-only', 5)
