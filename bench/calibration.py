@@ -77,11 +77,11 @@ def logits_table(corpora: Path, ravdess: Path, cache: Path | None) -> pd.DataFra
     return pd.concat(parts, ignore_index=True)
 
 
-def ship(record: dict) -> list[str]:
-    "Write `record` as the `calibration` metadata of the shipped ONNX files; their graphs (weights included) unchanged."
+def ship(record: dict, model_dir: Path = MODEL_DIR) -> list[str]:
+    "Write `record` as the `calibration` metadata of a model's ONNX files; their graphs (weights included) unchanged."
     lines = []
     for name in ("model.onnx", "model.int8.onnx"):
-        path = MODEL_DIR/name
+        path = model_dir/name
         before = hashlib.sha256(onnx.load(str(path)).graph.SerializeToString()).hexdigest()
         write_metadata(path, dict(calibration=json.dumps(record)))
         after = hashlib.sha256(onnx.load(str(path)).graph.SerializeToString()).hexdigest()
