@@ -476,7 +476,8 @@ def loso_corpora(sources: dict, label_map=None):
 # %% ../nbs/04_loso.ipynb #531a3ce9
 def loso_command(args) -> int:
     manifest, extra, n_folds = loso_corpora(corpus_sources(args), args.label_map)
-    run_loso(manifest, args.out, extra_train=extra, n_folds=n_folds, config=training_config(args))
+    run_loso(manifest, args.out, extra_train=extra, n_folds=n_folds, config=training_config(args),
+             model_overrides=model_overrides(args))
     print((Path(args.out)/"summary.md").read_text())
     return 0
 
@@ -497,4 +498,5 @@ def add_cli(subparsers):
         **{key: f"{c.title} root: joins every fold's training set (never its validation or test)"
            for key, c in NAMED_CORPORA.items()}))
     p.add_argument("--out", required=True, help="output directory (a rerun skips the folds finished there)")
+    add_model_options(p)  # a recipe of the leave-one-corpus-out chapter cross-validates with its own CNN
     p.set_defaults(func=loso_command)

@@ -80,3 +80,22 @@ def test_unreadable_record_is_one_line(subset_root, tmp_path):
     with pytest.raises(ModelFileError, match='bad.onnx: calibration out of range'): OnnxClassifier(bad)
     r = run_cli('evaluate', bad, '--ravdess', subset_root, '--out', tmp_path/'o')
     assert r.returncode == 2 and 'bad.onnx: calibration out of range' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_five_corpora_model_record_follows_from_its_study():
+    "The second shipped model's record: its own rule's choice, reproduced from its committed table, read where used."
+    five = REPO_ROOT/'models'/'five-corpora-melcnn-v1'
+    records = [json.loads({p.key: p.value for p in onnx.load(str(five/name)).metadata_props}['calibration'])
+               for name in ('model.onnx', 'model.int8.onnx')]
+    assert records[0] == records[1]
+    table = pd.read_csv(RESULTS/'calibration_five_corpora_logits.csv', dtype=dict(group=str))
+    loco = sorted(c for c in table.corpus.unique() if c.startswith('loco_'))
+    scores, choice, fitted = calibration_study(table, ['validation'], loco)
+    assert len(loco) == 5 and records[0]['rule'].startswith('Candidates, simplest first')
+    assert {k: fitted[k] for k in ('temperature', 'min_confidence', 'fitted_on')} == \
+           {k: records[0][k] for k in ('temperature', 'min_confidence', 'fitted_on')}
+    assert not {'turev', 'ravdess'} & set(records[0]['fitted_on'].split(', '))  # never fitted on what it never heard
+    committed = pd.read_csv(RESULTS/'calibration_five_corpora.csv')
+    np.testing.assert_allclose(scores.ece.to_numpy(), committed.ece.to_numpy(), atol=1e-9)
+    model = open_model('five-corpora-melcnn-v1')
+    assert (model.temperature, model.min_confidence) == (records[0]['temperature'], records[0]['min_confidence'])
