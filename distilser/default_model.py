@@ -12,8 +12,9 @@ import pandas as pd
 
 from .core import LABELS, DistilserError, write_atomic
 from .data import NAMED_CORPORA, REPO_ROOT, add_corpus_options, corpus_option, corpus_sources
-from .loso import TrainingConfig, add_model_options, model_overrides, recipe_options, training_config
-from .model import HUB_MODULE, OFFLINE_MELCNN
+from .loso import (TrainingConfig, add_model_options, model_options, model_overrides, recipe_options,
+                            training_config)
+from .model import HUB_MODULE, OFFLINE_MELCNN, MelCnnConfig
 from .production import SPLITS, production_manifest, train_production
 from .export import DEFAULT_MODEL, default_model_path, export_onnx, open_model, read_metadata
 from .evaluate import PAPER_RAVDESS, PAPER_SOURCE, comparison_table, evaluate
@@ -23,7 +24,7 @@ __all__ = ['DEFAULT_RECIPE', 'DEFAULT_HOLDOUT', 'CREMAD_CITATION', 'HUB_LICENSE'
            'training_sources', 'model_description', 'corpus_citation', 'research_only', 'mark_trained',
            'train_default_model', 'plot_learning_curve', 'card_header', 'default_model_results', 'recipe_extras',
            'training_data_section', 'model_card', 'build_command', 'build_default_model', 'int8_fidelity',
-           'markdown_table', 'rewrite_card', 'default_model_command', 'add_cli']
+           'markdown_table', 'card_results', 'rewrite_card', 'default_model_command', 'add_cli']
 
 # %% ../nbs/09a_default_model.ipynb #3e8bd235
 # the rest: the paper's; noise at a random SNR on half the clips (chapter 01) is ours, chosen at the end of this chapter
@@ -37,8 +38,6 @@ CREMAD_CITATION = ("CREMA-D: H. Cao, D. G. Cooper, M. K. Keutmann, R. C. Gur, A.
 # %% ../nbs/09a_default_model.ipynb #a8b2fc0b
 _TITLES = {"cremad": "CREMA-D", "ravdess": "RAVDESS", "iemocap": "IEMOCAP"}  # English, like the paper's corpora
 _ISO_639_1 = dict(English="en", Amharic="am", Urdu="ur", Italian="it", German="de", Turkish="tr")
-_METRICS = dict(wa=("accuracy", "WA (accuracy)"), ua=("recall", "UA (unweighted average recall)"),
-                macro_f1=("f1", "macro F1"))
 
 def corpus_card(key: str) -> tuple[str, str | None]:
     "A training corpus's title and its language's ISO 639-1 code (None when unknown: a manifest's own corpus)."
@@ -173,8 +172,7 @@ def recipe_extras(settings: dict) -> str:
               ("utterance_cmn", "each clip's mean log-mel per band removed (cepstral mean normalisation)"),
               ("tempo_change", "the tempo changed, 0.8-1.25 times as fast at the same pitch, on {:.0%} of the clips"),
               ("eq_change", "a random equaliser on {:.0%} of the clips"),
-              ("corpus_adversary", "a corpus classifier behind a reversed gradient (weight {:g})"),
-              ("channels", "conv blocks of {} channels")]
+              ("corpus_adversary", "a corpus classifier behind a reversed gradient (weight {:g})")]
     said = [text.format(value) for key, text in extras if (value := settings.get(key, overrides.get(key)))]
     return f" Beyond that: {'; '.join(said)}." if said else ""
 
@@ -205,11 +203,14 @@ def model_card(name: str, int8_path, recipe_command: str, tables: dict, results:
     sections = "\n\n".join(f"### {title}\n\n{table}" for title, table in tables.items())
     settings = settings or {}
     corpora = list(data.get("corpora", {})) or ["cremad"]
-    languages = {k: NAMED_CORPORA[k].language if k in NAMED_CORPORA else "English (acted)" for k in corpora}
+    languages = sorted({NAMED_CORPORA[k].language.split(" (")[0] if k in NAMED_CORPORA else "English" for k in corpora})
     heard, unheard = (("**acted** English sentences read by 91 adult actors in a studio",
                        "Spontaneous speech, other languages") if corpora == ["cremad"] else
-                      (f"{len(corpora)} corpora: " + "; ".join(f"{corpus_card(k)[0]} in {language}"
-                                                              for k, language in languages.items()), "Other languages"))
+                      (f"the {len(corpora)} corpora above, in {', '.join(languages[:-1])} and {languages[-1]}",
+                       "Other languages"))
+    channels = "-".join(map(str, (settings.get("model_overrides") or {}).get("channels", MelCnnConfig().channels)))
+    analyze_call = ("`distilser analyze FILE` or `distilser.analyze(path)`" if name == DEFAULT_MODEL else
+               f"`distilser analyze FILE --model {name}` or `distilser.analyze(path, model=\"{name}\")`")
     window = float(meta["window_seconds"])
     temperature = float(json.loads(meta.get("calibration", "{}")).get("temperature", 1.0))
     calibrated = "" if temperature == 1 else f"""
@@ -240,7 +241,7 @@ static int8 ({quant.get("recipe", "n/a")}); kept in float:
 {recipe_command}
 ```
 
-Log-mel front end (25 ms frames every 10 ms, 64 mel bands), four convolution blocks (16-32-64-128 channels), mean
+Log-mel front end (25 ms frames every 10 ms, 64 mel bands), four convolution blocks ({channels} channels), mean
 and standard deviation over time, linear classifier; focal loss (gamma 2, balanced class weights, label smoothing
 0.1), AdamW at 1e-3 with a cosine schedule, batch 16, up to {settings.get("epochs", 25)} epochs with early
 stopping (patience 6) on the held-out speakers' UA, training augmentation (gain, noise, pitch, polarity; and on half
@@ -280,8 +281,8 @@ checkpoint. Given a dictionary at another rate, the pipeline resamples it with t
 it, which moves the probabilities a little: give it 16 kHz, or call the feature extractor with the file's rate
 (`AutoFeatureExtractor`, `sampling_rate=`), which resamples with soxr.
 {calibrated}
-With distilser (`pip install distilser`), `distilser analyze FILE` or `distilser.analyze(path)` runs
-`model.int8.onnx` on the speech of a recording of any length (a voice-activity detector, then {window:g} s windows).
+With distilser (`pip install distilser`), {analyze_call} runs `model.int8.onnx` on the speech
+of a recording of any length (a voice-activity detector, then {window:g} s windows).
 """
 
 # %% ../nbs/09a_default_model.ipynb #8e80a8cd
@@ -292,9 +293,7 @@ def build_command(sources: dict, out_dir, ravdess_root=None, config: TrainingCon
     parts = ["distilser default-model", *(f"{corpus_option(k).split()[0]} {root}" for k, root in sources.items()),
              f"--out {out_dir}", f"--ravdess {ravdess_root}" if ravdess_root else "", recipe_options(config),
              f"--holdout {holdout:g}" if holdout != DEFAULT_HOLDOUT else "",
-             f"--split {split}" if split != "speakers" else "",
-             *(f"--{k.replace('_', '-')}" + ("" if v is True else " " + " ".join(map(str, v)))
-               for k, v in (model_overrides or {}).items())]
+             f"--split {split}" if split != "speakers" else "", model_options(model_overrides)]
     return " ".join(p for p in parts if p)
 
 def build_default_model(sources, # a CREMA-D root (AudioWAV/...), or `{corpus: root}` (`training_sources`)
@@ -347,14 +346,26 @@ def markdown_table(text: str, n: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows[2:], columns=rows[0]).set_index(rows[0][0])
 
 # %% ../nbs/09a_default_model.ipynb #335c4dd2
+def card_results(card: str) -> list:
+    "The measured results in a card's Hub header, in `default_model_results`' form (metrics as fractions)."
+    from huggingface_hub import ModelCard
+    keys, results = {label: key for key, (_, label) in _METRICS.items()}, {}
+    for e in ModelCard(card).data.eval_results or []:
+        result = results.setdefault((e.dataset_name, e.dataset_split),
+                                    dict(dataset=e.dataset_name, split=e.dataset_split, metrics={}))
+        result["metrics"][keys[e.metric_name]] = e.metric_value / 100
+    return list(results.values())
+
 def rewrite_card(model_dir,     # a model folder whose README.md `model_card` wrote (checkpoint/, model.int8.onnx)
-                 results: list, # the measured results for its header (`default_model_results`' form)
+                 results: list | None = None, # the measured results for its header (`default_model_results`' form);
+                                              # None keeps the card's own
                  tables: dict | None = None, # measured tables to add, or to replace those of the same title
                 ) -> Path:      # the card written
-    """A model folder's card written again by `model_card`: its own recipe and measured tables (and `tables`),
-    `results` in its header."""
+    """A model folder's card written again by `model_card` (after a change of its wording, or with new measurements):
+    its own recipe and measured tables (and `tables`), `results` or its own in its header."""
     out = Path(model_dir)
     card = (out/"README.md").read_text()
+    results = card_results(card) if results is None else results
     recipe = card.split("## Recipe\n\n```\n", 1)[1].split("\n```", 1)[0]
     measured = card.split("## Measured\n\n### ", 1)[1].split("\n\n## ", 1)[0]
     tables = dict(section.split("\n\n", 1) for section in measured.split("\n\n### ")) | (tables or {})

@@ -30,9 +30,9 @@ from .loss import FocalLoss, balanced_alpha
 __all__ = ['RUN_RECORD', 'SUMMARY_METRICS', 'make_folds', 'split_fold', 'TrainingConfig', 'training_config', 'recorded_recipe',
            'recipe_options', 'feature_extractor', 'EpochProgress', 'corpus_balanced_sampler', 'CorpusBalancedTrainer',
            'GradientReversal', 'CorpusAdversarialTrainer', 'trainer_class', 'add_model_options', 'model_overrides',
-           'resumable_checkpoint', 'RandomStreams', 'train_model', 'model_window', 'clip_logits', 'predict',
-           'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError', 'loso_corpora',
-           'loso_command', 'add_cli']
+           'model_options', 'resumable_checkpoint', 'RandomStreams', 'train_model', 'model_window', 'clip_logits',
+           'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError',
+           'loso_corpora', 'loso_command', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -86,11 +86,17 @@ class TrainingConfig:
         help="also train the convolutional feature encoder (frozen by default)"))
     balance_corpora: bool = field(default=False, metadata=dict(
         help="draw the training clips so that every corpus weighs the same, whatever its size (not the paper's)"))
+    balance_power: float = field(default=0.0, metadata=dict(
+        help="with --balance-corpora: draw each corpus in proportion to its size to this power (0: all alike; 0.5: "
+             "the square-root middle of multilingual training; 1: as pooled)"))
     corpus_adversary: float = field(default=0.0, metadata=dict(
         help="weight of the reversed gradient of a corpus classifier on the pooled features (0: off; not the paper's)"))
 
     def __post_init__(self):  # a backbone given as a Path is recorded, compared and shown as text
         object.__setattr__(self, "backbone", str(self.backbone))
+        if self.balance_power and not self.balance_corpora:
+            raise DistilserError(f"balance_power {self.balance_power:g} changes corpus-balanced draws: "
+                                 "add --balance-corpora (balance_corpora=True)")
 
 # %% ../nbs/04_loso.ipynb #c6dc75a3
 def training_config(args) -> TrainingConfig:
@@ -147,17 +153,22 @@ class EpochProgress(ProgressCallback):
 # %% ../nbs/04_loso.ipynb #bf854fa3
 def corpus_balanced_sampler(corpora: pd.Series, # each training clip's corpus
                             seed: int = 0,
+                            power: float = 0.0, # each corpus's share of the draws: its size to this power
                            ) -> torch.utils.data.WeightedRandomSampler:
-    "Draws of the training clips, with replacement, in which every corpus weighs the same."
-    weights = 1.0 / corpora.map(corpora.value_counts()).to_numpy(float)
+    "Draws of the training clips, with replacement, in which every corpus weighs its size to `power` (0: the same)."
+    weights = corpora.map(corpora.value_counts()).to_numpy(float) ** (power - 1)
     return torch.utils.data.WeightedRandomSampler(torch.as_tensor(weights), len(weights), replacement=True,
                                                   generator=torch.Generator().manual_seed(seed))
 
 class CorpusBalancedTrainer(Trainer):
-    "The Trainer, its training clips drawn by `corpus_balanced_sampler` (seeded with the recipe)."
+    "The Trainer, its training clips drawn by `corpus_balanced_sampler` (seeded with the recipe, `balance_power`)."
+    def __init__(self, *args, balance_power: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.balance_power = balance_power
+
     def _get_train_sampler(self, train_dataset=None):
         dataset = self.train_dataset if train_dataset is None else train_dataset
-        return corpus_balanced_sampler(dataset.df.corpus, self.args.seed)
+        return corpus_balanced_sampler(dataset.df.corpus, self.args.seed, self.balance_power)
 
 # %% ../nbs/04_loso.ipynb #0495c0b3
 class GradientReversal(torch.autograd.Function):
@@ -225,6 +236,11 @@ def model_overrides(args) -> dict | None:
     overrides = dict(utterance_cmn=True) if args.utterance_cmn else {}
     if args.channels: overrides["channels"] = args.channels
     return overrides or None
+
+def model_options(overrides: dict | None) -> str:
+    "The command-line options that ask for `overrides` (`model_overrides` read backwards), e.g. `--utterance-cmn`."
+    return " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else " " + " ".join(map(str, v)))
+                    for k, v in (overrides or {}).items())
 
 # %% ../nbs/04_loso.ipynb #bc9d5f16
 RUN_RECORD = "distilser_run.json"  # beside the Trainer's checkpoints: what they were trained on
@@ -294,6 +310,7 @@ def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
         restore_callback_states_from_checkpoint=True,  # early stopping's patience goes on counting after a resume
         remove_unused_columns=False)  # the collator gives what the model and the losses take (a corpus adversary's too)
     adversary = dict(adversary=c.corpus_adversary) if c.corpus_adversary else {}
+    balance = dict(balance_power=c.balance_power) if c.balance_corpora else {}
     collator, augmenter = CropCollator(c.seed), _augmenter(c)
     streams = RandomStreams(collator, augmenter, resume_from=resume)
     trainer = trainer_class(c)(
@@ -302,7 +319,8 @@ def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
         train_dataset=SERDataset(train_df, augmenter, window_seconds=c.window_seconds),
         eval_dataset=SERDataset(val_df, window_seconds=c.window_seconds),
         compute_loss_func=lambda outputs, labels, num_items_in_batch=None: focal(outputs.logits, labels),
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=c.patience), streams, *(callbacks or [])], **adversary)
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=c.patience), streams, *(callbacks or [])],
+        **adversary, **balance)
     trainer.remove_callback(PrinterCallback if not progress else ProgressCallback)
     if progress: trainer.add_callback(EpochProgress)  # the bars, and a line per epoch for the log dictionaries
     if resume: log.info("resuming the interrupted training from %s", resume)
