@@ -9,8 +9,9 @@ recipe, else the one of highest mean UA) and loco_recipes.png (every recipe's tw
 
 The first rule (RULE_V1 below, single runs) was declared in this file before the first LOCO run (2026-12-04). The
 second (RULE, means over three seeds) was declared on 2026-12-04 (third session) before the run of the third seed,
-once a second seed of the best recipe had moved its lowest recall across the floor (see RERUNS). Neither is changed
-after its results; both verdicts are reported. RAVDESS and TurEV-DB never enter either.
+once a second seed of the best recipe had moved its lowest recall across the floor (see RERUNS). A third,
+DEFAULT_RULE, declared on 2026-12-05 (fourth session), makes the issue's depth target a condition of the default
+model. None is changed after its results; every verdict is reported. RAVDESS and TurEV-DB never enter any.
 
     nice .venv/bin/distilser loco --cremad CREMA-D --ased ASED --urdu URDU --emovo EMOVO --emodb EmoDB \\
         --ravdess RAVDESS --turev TurEV --backbone offline:melcnn --lr 0.001 --window-seconds 4 --snr-noise 0.5 \\
@@ -22,7 +23,9 @@ after its results; both verdicts are reported. RAVDESS and TurEV-DB never enter 
     # + --balance-corpora --utterance-cmn --channels 24 48 96 192 --out runs/loco_balanced_cmn_wide;
     # + --balance-corpora --utterance-cmn --tempo-change 0.5 --out runs/loco_balanced_cmn_tempo;
     # and the reruns (RERUNS): + --balance-corpora --utterance-cmn --seed 1 --out runs/loco_balanced_cmn_seed1 (and 2);
-    # + --balance-corpora --utterance-cmn --tempo-change 0.5 --seed 1 --out runs/loco_balanced_cmn_tempo_seed1 (and 2)
+    # + --balance-corpora --utterance-cmn --tempo-change 0.5 --seed 1 --out runs/loco_balanced_cmn_tempo_seed1 (and 2);
+    # + --balance-corpora --balance-power 0.5 --utterance-cmn --tempo-change 0.5 --out runs/loco_sqrt_cmn_tempo
+    #   (and --seed 1 --out runs/loco_sqrt_cmn_tempo_seed1, --seed 2 ... _seed2)
     # (--folds CORPUS ... runs only some folds, so that two processes can share one run)
     nice .venv/bin/python bench/loco.py --runs runs --corpora CORPORA --ravdess ../shared/data/ravdess
 
@@ -37,6 +40,7 @@ multi-corpus recipe shipped as the default):
     nice .venv/bin/distilser loso --cremad CREMA-D --ased ASED --urdu URDU --emovo EMOVO --emodb EmoDB \\
         --backbone offline:melcnn --lr 0.001 --window-seconds 4 --snr-noise 0.5 --epochs 14 --balance-corpora \\
         --utterance-cmn --tempo-change 0.5 --out runs/cremad_cv_five
+    # and the square-root recipe's: the same with --balance-power 0.5 --out runs/cremad_cv_sqrt
 The script finds the cross-validation runs of CV_RUNS below --runs and compares each (bench/results/loco_cv.md and
 .csv), after checking that its folds recorded the recipe it is named after.
 """
@@ -274,9 +278,10 @@ def choose(rules: pd.DataFrame, seeds: bool = True) -> str | None:
 
 
 def write_choice(rules: pd.DataFrame, seeds: pd.DataFrame, unseen: pd.DataFrame, chosen: str | None) -> Path:
-    """bench/results/loco_choice.json: the recipe the rule in force chose (None: none), its recorded options, and the
+    """bench/results/loco_choice.json: the recipe the rule in force chose (None: none), its recorded options, the
     shipping condition on its seeds' mean UA over the four targets other than CREMA-D, against CREMA-D-only
-    training's; the script that builds the model reads it."""
+    training's, and DEFAULT_RULE's verdict on its CREMA-D cross-validation (loco_cv.csv, written first); the script
+    that builds the model reads it."""
     record = dict(rule=RULE, chosen=chosen)
     if chosen:
         row = rules.set_index("recipe").loc[chosen]
@@ -286,7 +291,22 @@ def write_choice(rules: pd.DataFrame, seeds: pd.DataFrame, unseen: pd.DataFrame,
         record |= dict(options=row.options, model_overrides=json.loads(row.model_overrides),
                        seeds_mean_loco_ua=row.seeds_mean_loco_ua, seeds_mean_lowest_recall=row.seeds_mean_lowest_recall,
                        mean_ua_other_targets=ua, cremad_only_mean_ua_other_targets=baseline, ships=ua > baseline)
+        cv = pd.read_csv(RESULTS/"loco_cv.csv") if (RESULTS/"loco_cv.csv").is_file() else pd.DataFrame()
+        mine = cv[(cv.recipe == chosen) & (cv.metric == "ua")] if len(cv) else cv
+        folds = int(mine.folds.iloc[0]) if len(mine) else 0
+        depth = float(mine["+ ASED, URDU, EMOVO, EmoDB"].iloc[0]) if len(mine) else None
+        record |= dict(default_rule=DEFAULT_RULE, cremad_cv_ua=depth, cremad_cv_folds=folds,
+                       default=bool(record["ships"] and folds == 5 and depth >= DEPTH_TARGET))
     return write_atomic(RESULTS/"loco_choice.json", json.dumps(record, indent=2) + "\n")
+
+
+def default_verdict(choice: dict) -> str:
+    "DEFAULT_RULE's verdict on the chosen recipe (`write_choice`'s record), in a sentence."
+    if not choice["chosen"]: return f"Default model: {CREMAD_ONLY} stays (no recipe chosen)."
+    depth = (f"its CREMA-D cross-validation UA is {choice['cremad_cv_ua']:.3f} over {choice['cremad_cv_folds']} of 5 "
+             "folds" if choice["cremad_cv_folds"] else "its CREMA-D cross-validation has not run")
+    return (f"Default model: **{'the chosen recipe' if choice['default'] else CREMAD_ONLY}**: {depth} (target "
+            f">= {DEPTH_TARGET}, all five folds); the shipping condition is {'met' if choice['ships'] else 'not met'}.")
 
 
 def committed_cv_folds() -> pd.DataFrame:
@@ -409,6 +429,8 @@ def main():
             f"Chosen by the rule in force: none: no recipe whose {len(SEEDS)} runs have finished reaches the "
             f"lowest-recall floor ({MIN_RECALL_FLOOR}) on their mean, so nothing replaces the shipped model."),
         f"The first rule (seed 0 alone) chooses: **{chosen_v1 or 'none'}**.", "",
+        f"Default-model rule, declared before the square-root recipe's runs: {DEFAULT_RULE}", "",
+        default_verdict(json.loads(write_choice(rules, seeds, unseen, chosen).read_text())), "",
         "## Seeds: how far one run lies from the next", "",
         "The same recipe trained again with another `--seed` (weights, augmentation, draws and validation speakers "
         "change; the data and the options do not). Each row: a target corpus that every seed has finished, each "
@@ -431,7 +453,6 @@ def main():
         "`distilser loco` runs above).",
     ]
     (RESULTS/"loco.md").write_text("\n".join(lines) + "\n")
-    write_choice(rules, seeds, unseen, chosen)
     print("\n".join(lines))
 
 

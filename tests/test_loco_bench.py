@@ -1,0 +1,59 @@
+"bench/loco.py names each CREMA-D cross-validation run by the recipe its folds recorded, and refuses what it cannot name."
+import json, sys
+from dataclasses import asdict, replace
+
+import pytest
+
+from distilser.data import REPO_ROOT
+from distilser.default_model import DEFAULT_RECIPE
+
+sys.path.insert(0, str(REPO_ROOT/'bench'))
+import loco  # noqa: E402  (bench/ is not a package)
+
+CMN = "pooled + per-clip log-mel mean removal"
+
+
+def finished_fold(fold_dir, recipe=DEFAULT_RECIPE, overrides=None, corpora=loco.TARGETS):
+    "A fold folder as `distilser loso`/`loco` leave it: its config.json (settings) and metrics.json."
+    fold_dir.mkdir(parents=True)
+    settings = dict(asdict(recipe), corpora=sorted(corpora), model_overrides=overrides)
+    (fold_dir/'config.json').write_text(json.dumps(dict(settings=settings)))
+    (fold_dir/'metrics.json').write_text(json.dumps(dict(test=dict(ua=0.5))))
+
+
+@pytest.fixture
+def runs(tmp_path):
+    "A runs folder with the mean-removal recipe's LOCO run (one finished fold)."
+    finished_fold(tmp_path/loco.RECIPES[CMN]/'fold_ased', replace(DEFAULT_RECIPE, epochs=14), dict(utterance_cmn=True))
+    return tmp_path
+
+
+def test_cv_runs_are_named_by_their_recorded_recipe(runs):
+    finished_fold(runs/'cv_default'/'fold_1')
+    assert loco.cv_recipe(runs/'cv_default', runs) == loco.DEFAULT_CV
+    finished_fold(runs/'cv_cmn'/'fold_1', replace(DEFAULT_RECIPE, epochs=14), dict(utterance_cmn=True))
+    finished_fold(runs/'cv_cmn'/'fold_2', replace(DEFAULT_RECIPE, epochs=14), dict(utterance_cmn=True))
+    assert loco.cv_recipe(runs/'cv_cmn', runs) == CMN
+
+
+def test_cv_runs_that_cannot_be_named_are_refused(runs):
+    finished_fold(runs/'cv_mixed'/'fold_1')
+    finished_fold(runs/'cv_mixed'/'fold_2', replace(DEFAULT_RECIPE, epochs=14))
+    with pytest.raises(SystemExit, match='differ in recipe'):
+        loco.cv_recipe(runs/'cv_mixed', runs)
+    finished_fold(runs/'cv_other'/'fold_1', replace(DEFAULT_RECIPE, seed=7))
+    with pytest.raises(SystemExit, match='neither DEFAULT_RECIPE nor one of RECIPES'):
+        loco.cv_recipe(runs/'cv_other', runs)
+    finished_fold(runs/'cv_two'/'fold_1', corpora=['cremad', 'emodb'])
+    with pytest.raises(SystemExit, match='did not all train on'):
+        loco.cv_recipe(runs/'cv_two', runs)
+    with pytest.raises(SystemExit, match='no finished fold'):
+        loco.cv_recipe(runs/'empty', runs)
+
+
+def test_the_committed_choice_applies_the_default_rule():
+    "loco_choice.json's default verdict follows from its own figures and the declared target."
+    choice = json.loads((loco.RESULTS/'loco_choice.json').read_text())
+    assert choice['default_rule'] == loco.DEFAULT_RULE
+    assert choice['default'] == (choice['ships'] and choice['cremad_cv_folds'] == 5
+                                 and choice['cremad_cv_ua'] >= loco.DEPTH_TARGET)
