@@ -158,9 +158,13 @@ def default_model_results(checkpoint,        # the default model's checkpoint (i
     cross-validation, the checkpoint's held-out speakers of its training corpora, and RAVDESS (cross-corpus)."""
     held = json.loads((Path(checkpoint)/"metrics.json").read_text())["held_out"]
     clips = (ravdess or {}).get("n_clips", "all")
-    found = [("CREMA-D", "five-fold speaker-independent cross-validation, mean of the test folds", cv),
+    alone = list(corpora) == ["cremad"]
+    cv_split = ("five-fold speaker-independent cross-validation, mean of the test folds" if alone else
+                "five-fold speaker-independent cross-validation of its recipe, the other corpora on every fold's "
+                "training side, mean of the test folds")
+    found = [("CREMA-D", cv_split, cv),
              (" + ".join(corpus_card(k)[0] for k in corpora), f"the checkpoint's held-out "
-              f"{'actors' if list(corpora) == ['cremad'] else 'speakers'} (they also chose the best epoch)", held),
+              f"{'actors' if alone else 'speakers'} (they also chose the best epoch)", held),
              ("RAVDESS", f"{clips} four-class clips, int8 file (cross-corpus)", ravdess)]
     return [dict(dataset=d, split=s, metrics=m) for d, s, m in found if m]
 
