@@ -64,8 +64,9 @@ def default_cv_line() -> str:
 
 def loco_figures(rules: pd.Series) -> dict:
     "A recipe's two LOCO figures: its seeds' means once a run has all five folds, else seed 0's so far, and which."
-    seeds = rules.seeds.split(" of ")[0] != "0"
-    return dict(loco_figures=f"mean of {rules.seeds} seeds" if seeds else f"seed 0, {rules.folds} folds",
+    runs = int(rules.seeds.split(" of ")[0])  # the runs with all five folds finished
+    seeds = runs > 0
+    return dict(loco_figures=f"mean of {runs} run{'s' * (runs > 1)}, all folds" if seeds else f"seed 0, {rules.folds} folds",
                 mean_loco_ua=rules.seeds_mean_loco_ua if seeds else rules.mean_loco_ua,
                 mean_lowest_recall=rules.seeds_mean_lowest_recall if seeds else rules.mean_lowest_recall)
 
@@ -91,7 +92,7 @@ def plot_screen(table: pd.DataFrame):
     ax.scatter(table.mean_loco_ua, table.cremad_screen_ua, c=table.mean_lowest_recall, cmap="viridis", s=60,
                vmin=0.1, vmax=0.3)
     for i, r in table.iterrows():
-        partial = "" if r.loco_figures.startswith("mean") else " (seed 0 so far)"
+        partial = "" if r.loco_figures.startswith("mean") else " (seed 0 so far)"  # not a finished run
         ax.annotate(f"{i + 1}{partial}", (r.mean_loco_ua, r.cremad_screen_ua), xytext=(5, 3), textcoords="offset points")
     checked = table.dropna(subset=["cremad_cv_ua"])
     ax.vlines(checked.mean_loco_ua, checked.cremad_cv_ua, checked.cremad_screen_ua, colors="grey", lw=0.8)

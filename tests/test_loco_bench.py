@@ -2,6 +2,7 @@
 import json, sys
 from dataclasses import asdict, replace
 
+import pandas as pd
 import pytest
 
 from distilser.data import REPO_ROOT
@@ -57,3 +58,13 @@ def test_the_committed_choice_applies_the_default_rule():
     assert choice['default_rule'] == loco.DEFAULT_RULE
     assert choice['default'] == (choice['ships'] and choice['cremad_cv_folds'] == 5
                                  and choice['cremad_cv_ua'] >= loco.DEPTH_TARGET)
+
+
+def test_the_depth_screen_says_whose_loco_figures_it_shows():
+    "A recipe's seeds' means once a run has finished, else seed 0's folds so far, named either way."
+    import loco_depth
+    rules = dict(seeds_mean_loco_ua=0.53, seeds_mean_lowest_recall=0.26, mean_loco_ua=0.52, mean_lowest_recall=0.24)
+    finished = loco_depth.loco_figures(pd.Series(dict(rules, seeds='3 of 3', folds='5 of 5')))
+    assert finished == dict(loco_figures='mean of 3 runs, all folds', mean_loco_ua=0.53, mean_lowest_recall=0.26)
+    partial = loco_depth.loco_figures(pd.Series(dict(rules, seeds='0 of 3', folds='3 of 5')))
+    assert partial == dict(loco_figures='seed 0, 3 of 5 folds', mean_loco_ua=0.52, mean_lowest_recall=0.24)
