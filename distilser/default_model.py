@@ -213,7 +213,8 @@ def model_card(name: str, int8_path, recipe_command: str, tables: dict, results:
     languages = sorted({NAMED_CORPORA[k].language.split(" (")[0] if k in NAMED_CORPORA else "English" for k in corpora})
     heard, unheard = (("**acted** English sentences read by 91 adult actors in a studio",
                        "Spontaneous speech, other languages") if corpora == ["cremad"] else
-                      (f"the {len(corpora)} corpora above, in {', '.join(languages[:-1])} and {languages[-1]}",
+                      (f"the {len(corpora)} corpora above, in " + " and ".join(filter(None, [", ".join(languages[:-1]),
+                                                                                           languages[-1]])),
                        "Other languages"))
     channels = "-".join(map(str, (settings.get("model_overrides") or {}).get("channels", MelCnnConfig().channels)))
     analyze_call = ("`distilser analyze FILE` or `distilser.analyze(path)`" if name == DEFAULT_MODEL else
