@@ -1,8 +1,10 @@
 """Leave one corpus out: the recipes tried, the rule that chooses among them, and CREMA-D-only training beside them.
 
 Each recipe is one `distilser loco` run over the five corpora that may train (CREMA-D, ASED, URDU, EMOVO, EmoDB),
-with RAVDESS and TurEV-DB tested by every fold and never trained on. This script reads the runs (finished folds
-only: a run resumes fold by fold, so it may still be going), evaluates the CREMA-D-only default model
+with RAVDESS and TurEV-DB tested by every fold and never trained on. This script keeps each declared run's finished
+folds in bench/results/loco_runs (a run resumes fold by fold, so it may still be going; the record outlives the
+machine, and a run copied back from it resumes there), builds every table from those records, evaluates the
+CREMA-D-only default model
 (`cremad-melcnn-v2`, int8) on the same target corpora, applies the rule below, and writes
 bench/results/loco.md, loco.csv, loco_sadness.csv (where each target's sad clips go), loco.png (per corpus, the chosen
 recipe, else the one of highest mean UA) and loco_recipes.png (every recipe's two rule figures).
@@ -26,6 +28,8 @@ model. None is changed after its results; every verdict is reported. RAVDESS and
     # + --balance-corpora --utterance-cmn --tempo-change 0.5 --seed 1 --out runs/loco_balanced_cmn_tempo_seed1 (and 2);
     # + --balance-corpora --balance-power 0.5 --utterance-cmn --tempo-change 0.5 --out runs/loco_sqrt_cmn_tempo
     #   (and --seed 1 --out runs/loco_sqrt_cmn_tempo_seed1, --seed 2 ... _seed2)
+    # + --balance-corpora --utterance-cmn --tempo-change 0.5 --epochs 28 --out runs/loco_balanced_cmn_tempo_long
+    #   (and --seed 1 ... _long_seed1, --seed 2 ... _long_seed2)
     # (--folds CORPUS ... runs only some folds, so that two processes can share one run)
     nice .venv/bin/python bench/loco.py --runs runs --corpora CORPORA --ravdess ../shared/data/ravdess
 
@@ -41,10 +45,11 @@ multi-corpus recipe shipped as the default):
         --backbone offline:melcnn --lr 0.001 --window-seconds 4 --snr-noise 0.5 --epochs 14 --balance-corpora \\
         --utterance-cmn --tempo-change 0.5 --out runs/cremad_cv_five
     # and the square-root recipe's: the same with --balance-power 0.5 --out runs/cremad_cv_sqrt
-The script finds the cross-validation runs of CV_RUNS below --runs and compares each (bench/results/loco_cv.md and
-.csv), after checking that its folds recorded the recipe it is named after.
+    # and the longer one's: the same as cremad_cv_five with --epochs 28 --out runs/cremad_cv_five_long
+The script compares the records of the cross-validation runs of CV_RUNS (bench/results/loco_cv.md and .csv), after
+checking that each run's folds recorded the recipe it is named after.
 """
-import argparse, io, json, time
+import argparse, io, json, shutil, time
 from datetime import date
 from pathlib import Path
 
@@ -62,6 +67,7 @@ from distilser.loso import SUMMARY_METRICS, fold_metrics, model_options, recipe_
 from corpora import FOLDERS  # bench/corpora.py: where each corpus lies below --corpora
 
 RESULTS = REPO_ROOT/"bench"/"results"
+RECORDS = RESULTS/"loco_runs"  # every declared run's record, which the tables are built from (its README.md)
 TARGETS = ["cremad", "ased", "urdu", "emovo", "emodb"]  # the corpora that may train: each is left out once
 ALL_FOLDS = f"{len(TARGETS)} of {len(TARGETS)}"  # a run's `folds` figure once every fold has finished
 CREMAD_ONLY = "cremad-melcnn-v2"  # the baseline: the shipped model trained on CREMA-D alone, by name
@@ -95,6 +101,15 @@ RECIPES = {  # name -> run directory below --runs, in the order they were declar
     # and the chosen recipe's first cross-validation folds fall far short of DEPTH_TARGET.
     "square-root corpus sampling + per-clip log-mel mean removal + tempo change (half of the clips)":
         "loco_sqrt_cmn_tempo",
+    # declared 2026-12-05 (fifth session), before its runs (--balance-corpora --utterance-cmn --tempo-change 0.5
+    # --epochs 28), with its seeds 1 and 2 (RERUNS) and its CREMA-D cross-validation (CV_RUNS): the chosen recipe
+    # trained twice as long. Why: equal draws give CREMA-D (three fifths of the clips) a fifth of the draws, so in 14
+    # epochs each CREMA-D clip is drawn about 4 times against 14 in pooled training, while EmoDB's are drawn about 60
+    # times; loco_depth.md puts the lost depth on the draws. If the loss is exposure, not capacity, twice the epochs
+    # win back part of it. Order of the runs (two cores): CREMA-D cross-validation folds first, with seed 0's LOCO
+    # fold that leaves out EmoDB beside them; then the rest, resumed from bench/results/loco_runs.
+    "pooled + corpus-balanced sampling + per-clip log-mel mean removal + tempo change (half of the clips), 28 epochs":
+        "loco_balanced_cmn_tempo_long",
 }
 # A recipe run again with another --seed (the runs above use seed 0): seed -> run directory below --runs.
 # Seed 1 was declared 2026-12-04 (third session), before its run, as reading only. Its first four folds moved the
@@ -110,13 +125,17 @@ CV_RUNS = {DEFAULT_CV: "cremad_cv_pooled",
            "pooled + corpus-balanced sampling + per-clip log-mel mean removal + tempo change (half of the clips)":
            "cremad_cv_five",
            "square-root corpus sampling + per-clip log-mel mean removal + tempo change (half of the clips)":
-           "cremad_cv_sqrt"}
+           "cremad_cv_sqrt",
+           "pooled + corpus-balanced sampling + per-clip log-mel mean removal + tempo change (half of the clips), "
+           "28 epochs": "cremad_cv_five_long"}
 RERUNS = {"pooled + corpus-balanced sampling + per-clip log-mel mean removal":
           {1: "loco_balanced_cmn_seed1", 2: "loco_balanced_cmn_seed2"},
           "pooled + corpus-balanced sampling + per-clip log-mel mean removal + tempo change (half of the clips)":
           {1: "loco_balanced_cmn_tempo_seed1", 2: "loco_balanced_cmn_tempo_seed2"},
           "square-root corpus sampling + per-clip log-mel mean removal + tempo change (half of the clips)":
-          {1: "loco_sqrt_cmn_tempo_seed1", 2: "loco_sqrt_cmn_tempo_seed2"}}
+          {1: "loco_sqrt_cmn_tempo_seed1", 2: "loco_sqrt_cmn_tempo_seed2"},
+          "pooled + corpus-balanced sampling + per-clip log-mel mean removal + tempo change (half of the clips), "
+          "28 epochs": {1: "loco_balanced_cmn_tempo_long_seed1", 2: "loco_balanced_cmn_tempo_long_seed2"}}
 SEEDS = (0, 1, 2)  # RULE reads the mean of these seeds' runs
 MIN_RECALL_FLOOR = 0.25  # chance is 0.25: a recipe below it gives a class up on the average target
 TIE = 0.005              # a later (less simple) recipe must beat an earlier one by more than this
@@ -145,11 +164,59 @@ def baseline_predictions(corpora: Path, ravdess: Path) -> pd.DataFrame:
     return predict_clips(open_model(CREMAD_ONLY), manifest, progress=False).rename(columns=dict(prediction="predicted"))
 
 
+def declared_runs() -> list[str]:
+    "The run folders this file declares: every recipe's seed 0, its RERUNS, and the cross-validations of CV_RUNS."
+    return [*RECIPES.values(), *(f for by_seed in RERUNS.values() for f in by_seed.values()), *CV_RUNS.values()]
+
+
+def keep_records(runs: Path, records: Path = RECORDS) -> list[str]:
+    """Copy every finished fold of the declared runs below `runs` into `records` (each fold's config.json and
+    metrics.json and, for a LOCO fold, its predictions on the corpus it left out), so that the tables outlive the
+    machine that trained; returns the run folders copied from."""
+    kept = set()
+    for folder in declared_runs():
+        for metrics in sorted((runs/folder).glob("fold_*/metrics.json")):
+            fold, dest = metrics.parent, records/folder/metrics.parent.name
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in ("config.json", "metrics.json"): shutil.copy(fold/name, dest/name)
+            if folder not in CV_RUNS.values():
+                preds = pd.read_csv(fold/"predictions.csv")
+                target = preds[preds.corpus == fold.name.removeprefix("fold_")][["corpus", "label", "predicted"]]
+                write_atomic(dest/"target_predictions.csv", target.to_csv(index=False))
+            kept.add(folder)
+    return sorted(kept)
+
+
+def legacy(run: Path) -> dict | None:
+    "The record of a run whose folder was lost before records were kept (its legacy.json), else None."
+    return json.loads((run/"legacy.json").read_text()) if (run/"legacy.json").is_file() else None
+
+
+def finished_folds(run: Path) -> int:
+    "How many folds of `run` (a record) have finished."
+    return legacy(run)["folds"] if legacy(run) else sum(1 for _ in run.glob("fold_*/metrics.json"))
+
+
+def run_summary(run: Path) -> pd.DataFrame:
+    "`loco_summary` of a record: from its folds, or, for a legacy record, from the summary it kept (same `rule`)."
+    if not (record := legacy(run)): return loco_summary(run)
+    table = pd.DataFrame(record["summary"]).T
+    targets = table[table.index.isin(TARGETS)]
+    table.attrs["rule"] = dict(mean_ua=float(targets.ua.mean()), mean_min_recall=float(targets.min_recall.mean()),
+                               folds=record["folds"])
+    return table
+
+
+def run_recipe(run: Path) -> tuple[str, dict | None]:
+    "The training options and the model overrides a record's first fold recorded (a legacy record: the ones it kept)."
+    if record := legacy(run): return record["options"], record.get("model_overrides")
+    settings = json.loads(next(run.glob("fold_*/config.json")).read_text())["settings"]
+    return recipe_options(recorded_recipe(settings)), settings.get("model_overrides")
+
+
 def target_predictions(run: Path) -> pd.DataFrame:
     "Each finished fold's predictions on the corpus it left out (the LOCO test), concatenated."
-    return pd.concat([p[p.corpus == folder.name.removeprefix("fold_")]
-                      for folder in sorted(run.glob("fold_*")) if (folder/"metrics.json").is_file()
-                      for p in [pd.read_csv(folder/"predictions.csv")]])
+    return pd.concat([pd.read_csv(p) for p in sorted(run.glob("fold_*/target_predictions.csv"))])
 
 
 def where_sadness_goes(preds: pd.DataFrame) -> pd.DataFrame:
@@ -159,11 +226,17 @@ def where_sadness_goes(preds: pd.DataFrame) -> pd.DataFrame:
             .rename(columns=lambda l: f"sad called {l}"))
 
 
+def run_sadness(run: Path) -> pd.DataFrame:
+    "`where_sadness_goes` on a LOCO record's target predictions (a legacy record: the rows it kept)."
+    return pd.DataFrame(record["sadness"]).T if (record := legacy(run)) else where_sadness_goes(target_predictions(run))
+
+
 def adversary_accuracy(run: Path) -> str:
     """How well a corpus adversary still told the training corpora apart at the end of training (on its recent
     training batches), beside the accuracy of the best guess without features: always naming the largest training
     corpus, or, where the draws are corpus-balanced, chance among the training corpora (means over the finished
     folds); empty for a recipe without one."""
+    if record := legacy(run): return record["adversary"]
     accuracy, baseline = [], []
     for metrics in run.glob("fold_*/metrics.json"):
         validation = json.loads(metrics.read_text())["validation"]
@@ -178,32 +251,31 @@ def adversary_accuracy(run: Path) -> str:
     return f"{sum(accuracy) / len(accuracy):.2f} ({guess}: {sum(baseline) / len(baseline):.2f})"
 
 
-def seed_runs(runs: Path, name: str, folds: int = 1) -> dict:
-    "Seed -> run directory of recipe `name` (seed 0 and its RERUNS), for the runs with at least `folds` finished folds."
-    return {seed: runs/folder for seed, folder in {0: RECIPES[name], **RERUNS.get(name, {})}.items()
-            if sum(1 for _ in (runs/folder).glob("fold_*/metrics.json")) >= folds}
+def seed_runs(records: Path, name: str, folds: int = 1) -> dict:
+    "Seed -> record of recipe `name` (seed 0 and its RERUNS), for the runs with at least `folds` finished folds."
+    return {seed: records/folder for seed, folder in {0: RECIPES[name], **RERUNS.get(name, {})}.items()
+            if finished_folds(records/folder) >= folds}
 
 
-def seed_figures(runs: Path, name: str, seed0: pd.DataFrame) -> pd.DataFrame:
+def seed_figures(records: Path, name: str, seed0: pd.DataFrame) -> pd.DataFrame:
     """The rule's two figures of each run of recipe `name` that has finished all five folds; `seed0` is seed 0's
-    `loco_summary`, already read."""
-    finished = seed_runs(runs, name, folds=len(TARGETS))
-    return pd.DataFrame([dict(seed=seed, **(seed0 if seed == 0 else loco_summary(run)).attrs["rule"])
+    `run_summary`, already read."""
+    finished = seed_runs(records, name, folds=len(TARGETS))
+    return pd.DataFrame([dict(seed=seed, **(seed0 if seed == 0 else run_summary(run)).attrs["rule"])
                          for seed, run in finished.items()], columns=["seed", "mean_ua", "mean_min_recall", "folds"])
 
 
-def recipe_rows(runs: Path) -> tuple[dict, pd.DataFrame]:
+def recipe_rows(records: Path = RECORDS) -> tuple[dict, pd.DataFrame]:
     """Each recipe's LOCO summary (seed 0, finished folds) and its rule figures: seed 0's (the first rule's), and
     their means over the seeds whose runs have finished (RULE's, once all of SEEDS have)."""
     summaries, rule_rows = {}, []
     for name, folder in RECIPES.items():
-        run = runs/folder
-        if not any(run.glob("fold_*/metrics.json")): continue
-        table = summaries[name] = loco_summary(run)
-        settings = json.loads(next(run.glob("fold_*/config.json")).read_text())["settings"]
-        seeds = seed_figures(runs, name, table)
-        rule_rows.append(dict(recipe=name, options=recipe_options(recorded_recipe(settings)),
-                              model_overrides=json.dumps(settings.get("model_overrides")),
+        run = records/folder
+        if not finished_folds(run): continue
+        table = summaries[name] = run_summary(run)
+        options, overrides = run_recipe(run)
+        seeds = seed_figures(records, name, table)
+        rule_rows.append(dict(recipe=name, options=options, model_overrides=json.dumps(overrides),
                               folds=f"{table.attrs['rule']['folds']} of {len(TARGETS)}",
                               mean_loco_ua=table.attrs['rule']['mean_ua'],
                               mean_lowest_recall=table.attrs['rule']['mean_min_recall'],
@@ -221,14 +293,14 @@ def per_corpus(parts: dict) -> pd.DataFrame:
     return long.sort_values("corpus", key=lambda c: c.map(order), kind="stable")[["corpus", "model", *long.columns[2:]]]
 
 
-def seed_spread(runs: Path) -> pd.DataFrame:
+def seed_spread(records: Path = RECORDS) -> pd.DataFrame:
     """Each recipe of RERUNS: one row per target corpus that every seed's run has finished, with each seed's UA
     and lowest class recall there, then a `mean` row (the rule's two figures over those targets)."""
     parts = []
     for name in RERUNS:
-        runs_by_seed = seed_runs(runs, name)
+        runs_by_seed = seed_runs(records, name)
         if len(runs_by_seed) < 2: continue
-        table = pd.concat({(f"{figure}, seed {seed}"): loco_summary(run)[column]
+        table = pd.concat({(f"{figure}, seed {seed}"): run_summary(run)[column]
                            for seed, run in runs_by_seed.items()
                            for figure, column in [("UA", "ua"), ("lowest recall", "min_recall")]}, axis=1)
         table = table[table.index.isin(TARGETS)].dropna().sort_index(axis=1)
@@ -321,15 +393,17 @@ def committed_cv_folds() -> pd.DataFrame:
 
 
 def run_options(run: Path) -> str | None:
-    "The recipe a run's first finished fold recorded, as `distilser` options (training and model), or None."
-    config = next(run.glob("fold_*/config.json"), None)
-    settings = config and json.loads(config.read_text())["settings"]
-    return settings and f"{recipe_options(recorded_recipe(settings))} {model_options(settings.get('model_overrides'))}"
+    "The recipe a record's first finished fold recorded, as `distilser` options (training and model), or None."
+    if not finished_folds(run): return None
+    options, overrides = run_recipe(run)
+    return f"{options} {model_options(overrides)}"
 
 
-def cv_recipe(cv_dir: Path, runs: Path) -> str:
-    """The recipe a CREMA-D cross-validation run recorded, by name: the default model's (`DEFAULT_RECIPE`), or the LOCO
-    recipe whose run recorded the same options; its folds must agree and have trained on the five corpora."""
+def cv_recipe(cv_dir: Path, records: Path = RECORDS) -> str:
+    """The recipe a CREMA-D cross-validation record recorded, by name: the default model's (`DEFAULT_RECIPE`), or the
+    LOCO recipe whose run recorded the same options; its folds must agree and have trained on the five corpora (a
+    legacy record: the name it was checked under when its run was read)."""
+    if record := legacy(cv_dir): return record["recipe"]
     configs = [json.loads(c.read_text())["settings"] for c in cv_dir.glob("fold_*/config.json")]
     if not configs: raise SystemExit(f"{cv_dir}: no finished fold")
     options = run_options(cv_dir)
@@ -337,7 +411,7 @@ def cv_recipe(cv_dir: Path, runs: Path) -> str:
            f"{model_options(s.get('model_overrides'))}" != options for s in configs):
         raise SystemExit(f"{cv_dir}: its folds differ in recipe, or did not all train on {', '.join(TARGETS)}")
     if options == f"{recipe_options(DEFAULT_RECIPE)} ": return DEFAULT_CV
-    named = [name for name, folder in RECIPES.items() if run_options(runs/folder) == options]
+    named = [name for name, folder in RECIPES.items() if run_options(records/folder) == options]
     if not named: raise SystemExit(f"{cv_dir}: its recipe ({options}) is neither DEFAULT_RECIPE nor one of RECIPES")
     return named[0]
 
@@ -345,7 +419,8 @@ def cv_recipe(cv_dir: Path, runs: Path) -> str:
 def cv_with_corpora(cv_dir: Path) -> tuple[pd.DataFrame, int]:
     """CREMA-D alone against CREMA-D with the four other corpora in training, on the finished folds of `cv_dir`
     (the same actors): each metric's mean over those folds, the change, and the change fold by fold."""
-    added = fold_metrics(cv_dir).T
+    record = legacy(cv_dir)
+    added = pd.DataFrame(record["fold_metrics"]).loc[SUMMARY_METRICS] if record else fold_metrics(cv_dir).T
     alone = committed_cv_folds()[added.columns]
     change = added - alone
     table = pd.DataFrame({"CREMA-D alone": alone.mean(axis=1), "+ ASED, URDU, EMOVO, EmoDB": added.mean(axis=1),
@@ -354,7 +429,7 @@ def cv_with_corpora(cv_dir: Path) -> tuple[pd.DataFrame, int]:
     return table, len(added.columns)
 
 
-def write_cv(runs: Path):
+def write_cv(records: Path = RECORDS):
     """bench/results/loco_cv.md and .csv: `cv_with_corpora` on the finished folds of each run of CV_RUNS (each checked
     to have recorded its recipe), labelled; the csv has one row per (recipe, metric) and a `folds` column."""
     lines, tables = [
@@ -366,9 +441,9 @@ def write_cv(runs: Path):
         "the four other corpora added to the training side only, trained with the recipe each section names. The "
         f"issue's depth target for a multi-corpus recipe that ships as the default: UA >= {DEPTH_TARGET}."], {}
     for name, folder in CV_RUNS.items():
-        cv_dir = runs/folder
-        if not any(cv_dir.glob("fold_*/metrics.json")): continue
-        if cv_recipe(cv_dir, runs) != name: raise SystemExit(f"{cv_dir}: not the recipe CV_RUNS names ({name})")
+        cv_dir = records/folder
+        if not finished_folds(cv_dir): continue
+        if cv_recipe(cv_dir, records) != name: raise SystemExit(f"{cv_dir}: not the recipe CV_RUNS names ({name})")
         table, done = cv_with_corpora(cv_dir)
         tables[name] = table.assign(folds=done)
         lines += ["", f"## {name}", "", f"**{done} of 5 folds finished**" + (
@@ -376,7 +451,8 @@ def write_cv(runs: Path):
                   table.round(3).to_markdown(), "",
                   f"`distilser loso --cremad CREMA-D --ased ASED --urdu URDU --emovo EMOVO --emodb EmoDB "
                   f"{run_options(cv_dir).strip()} --out {cv_dir.name}`."]
-    lines += ["", f"{date.today()}; `nice .venv/bin/python bench/loco.py --runs RUNS ...` (the runs of CV_RUNS)."]
+    lines += ["", f"{date.today()}; `nice .venv/bin/python bench/loco.py [--runs RUNS] ...` (the records of CV_RUNS in "
+              "bench/results/loco_runs)."]
     pd.concat(tables, names=["recipe"]).to_csv(RESULTS/"loco_cv.csv")
     (RESULTS/"loco_cv.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -384,14 +460,17 @@ def write_cv(runs: Path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=Path, required=True, help="folder holding the recipes' `distilser loco` runs")
+    ap.add_argument("--runs", type=Path, help="folder holding `distilser loco` and `loso` runs: the finished folds of "
+                    "the declared ones are first copied into bench/results/loco_runs (without it, the tables are "
+                    "rebuilt from the records there alone)")
     ap.add_argument("--corpora", type=Path, required=True,
                     help="folder holding CREMA-D, ASED, URDU, EMOVO, EmoDB, TurEV")
     ap.add_argument("--ravdess", type=Path, required=True)
     args = ap.parse_args()
-    write_cv(args.runs)
+    if args.runs: print("records kept of", ", ".join(keep_records(args.runs)) or "no declared run")
+    write_cv()
     start = time.time()
-    summaries, rules = recipe_rows(args.runs)
+    summaries, rules = recipe_rows()
     base_preds = baseline_predictions(args.corpora, args.ravdess)
     base = corpus_scores(base_preds)
     chosen, chosen_v1 = choose(rules), choose(rules, seeds=False)
@@ -403,9 +482,9 @@ def main():
     unseen = table[table.corpus.isin(TARGETS[1:])].groupby("model", sort=False).ua.agg(["mean", "count"])
     on_targets = base_preds[base_preds.corpus.isin(TARGETS)]
     sad = per_corpus({f"CREMA-D only ({CREMAD_ONLY})": where_sadness_goes(on_targets)}
-                     | {name: where_sadness_goes(target_predictions(args.runs/RECIPES[name])) for name in summaries})
+                     | {name: run_sadness(RECORDS/RECIPES[name]) for name in summaries})
     sad.to_csv(RESULTS/"loco_sadness.csv", index=False)
-    seeds = seed_spread(args.runs)
+    seeds = seed_spread()
     seeds.to_csv(RESULTS/"loco_seeds.csv", index=False)
     if summaries:
         import matplotlib; matplotlib.use("Agg")
@@ -448,9 +527,9 @@ def main():
         "Each row: the target corpus's sad clips, scored by the fold that left it out (CREMA-D-only training: by the "
         "default model), and the share of them given each label. Sadness is the class that travels worst.", "",
         sad.round(3).to_markdown(index=False), "",
-        f"CPU: {cpu_label()}; {date.today()}; `nice .venv/bin/python bench/loco.py --runs RUNS --corpora CORPORA "
+        f"CPU: {cpu_label()}; {date.today()}; `nice .venv/bin/python bench/loco.py [--runs RUNS] --corpora CORPORA "
         f"--ravdess RAVDESS`, {(time.time() - start) / 60:.1f} min (the LOCO trainings themselves are the "
-        "`distilser loco` runs above).",
+        "`distilser loco` runs above; every run's record is in bench/results/loco_runs).",
     ]
     (RESULTS/"loco.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
