@@ -396,13 +396,18 @@ def run_loso(manifest: pd.DataFrame, # clips with a `group` column (IEMOCAP sess
              config: TrainingConfig | None = None, # the recipe (default: the paper's)
              progress: bool = True, # progress bars and the Trainer's per-epoch logs
              model_overrides: dict | None = None, # changes to the backbone's configuration, recorded in the settings
+             only_folds: list[int] | None = None, # only these folds, by number (default: every fold)
             ) -> pd.DataFrame: # per-fold test metrics, then `mean` and `std`
-    "Cross-validate over `manifest.group` (resumable, one directory per fold); returns the per-fold summary table."
+    """Cross-validate over `manifest.group` (resumable, one directory per fold); returns the per-fold summary table.
+    With `only_folds`, two processes (or machines) can share one run's folds."""
     out_dir, config = Path(out_dir), config or TrainingConfig()
     corpora = sorted(set(manifest.corpus) | (set(extra_train.corpus) if extra_train is not None else set()))
     settings = json.loads(json.dumps(dict(asdict(config), n_folds=n_folds, corpora=corpora,
                                           model_overrides=model_overrides)))  # as config.json will hold them
     folds = make_folds(manifest.group, n_folds)
+    if unknown := set(only_folds or []) - {f["fold"] for f in folds}:
+        raise DistilserError(f"no fold {', '.join(map(str, sorted(unknown)))}: the folds are 1 to {len(folds)}")
+    folds = [f for f in folds if not only_folds or f["fold"] in only_folds]
     if not config.backbone.startswith("offline:"): resolve_backbone(config.backbone)  # missing: fails before any work
     for fold in tqdm(folds, desc="LOSO folds", disable=not progress):
         fold_dir = out_dir/f"fold_{fold['fold']}"
@@ -495,7 +500,7 @@ def loso_corpora(sources: dict, label_map=None):
 def loso_command(args) -> int:
     manifest, extra, n_folds = loso_corpora(corpus_sources(args), args.label_map)
     run_loso(manifest, args.out, extra_train=extra, n_folds=n_folds, config=training_config(args),
-             model_overrides=model_overrides(args))
+             model_overrides=model_overrides(args), only_folds=args.folds)
     print((Path(args.out)/"summary.md").read_text())
     return 0
 
@@ -515,6 +520,8 @@ def add_cli(subparsers):
             "unless a group column says otherwise) dealt into five folds, fewer if it has fewer than five",
         **{key: f"{c.title} root: joins every fold's training set (never its validation or test)"
            for key, c in NAMED_CORPORA.items()}))
+    p.add_argument("--folds", nargs="+", type=int, metavar="K",
+                   help="run only these folds, by number (two processes can share one --out)")
     p.add_argument("--out", required=True, help="output directory (a rerun skips the folds finished there)")
     add_model_options(p)  # a recipe of the leave-one-corpus-out chapter cross-validates with its own CNN
     p.set_defaults(func=loso_command)
