@@ -9,7 +9,10 @@ recipe somewhat, and equally. `bench/results/loco_cv.md` holds the real cross-va
 it (bench/loco.py's CV_RUNS), and this table shows both where both exist, so the screen can be read against them.
 
 Writes bench/results/loco_depth.md and .csv, and loco_depth.png (each recipe's mean LOCO UA, seeds' mean, against
-its CREMA-D screen). Reads the runs named in bench/loco.py; trains nothing (a few minutes on one core).
+its CREMA-D screen). Screens the runs named in bench/loco.py whose checkpoints are below --runs, and keeps each run's
+screen in its record (bench/results/loco_runs/<run>/screen.csv); a run screened elsewhere is read from there, and the
+runs lost before records were kept from the screen their recipe's legacy record holds. Trains nothing (a few minutes
+on one core).
 
     nice .venv/bin/python bench/loco_depth.py --runs runs --corpora CORPORA
 """
@@ -28,7 +31,7 @@ from distilser.export import open_model
 from distilser.loco import corpus_scores
 
 from corpora import FOLDERS
-from loco import DEFAULT_CV, DEPTH_TARGET, RECIPES, RESULTS, recipe_rows, seed_runs
+from loco import DEFAULT_CV, DEPTH_TARGET, RECIPES, RECORDS, RESULTS, legacy, recipe_rows, seed_runs
 
 CV_COLUMN = "+ ASED, URDU, EMOVO, EmoDB"  # loco_cv.csv's column of the cross-validation with the other corpora
 
@@ -45,6 +48,30 @@ def run_screen(run: Path, cremad: pd.DataFrame) -> pd.DataFrame:
     "Every finished fold of `run` that trained on CREMA-D, screened (one row per fold)."
     folds = [f for f in sorted(run.glob("fold_*")) if (f/"metrics.json").is_file() and f.name != "fold_cremad"]
     return pd.DataFrame([dict(fold=f.name, **fold_screen(f, cremad)) for f in folds])
+
+
+def kept_screen(record: Path, runs: Path, cremad: pd.DataFrame) -> pd.DataFrame:
+    """The screen of one run: of its checkpoints below `runs` where they are (then kept in `record`/screen.csv), else
+    the one kept in its record; empty if neither is here."""
+    if any((runs/record.name).glob("fold_*/checkpoint")):
+        screen = run_screen(runs/record.name, cremad)
+        write_atomic(record/"screen.csv", screen.to_csv(index=False))
+        return screen
+    return pd.read_csv(record/"screen.csv") if (record/"screen.csv").is_file() else pd.DataFrame()
+
+
+def recipe_screen(name: str, runs: Path, cremad: pd.DataFrame) -> dict | None:
+    """A recipe's screen over its runs: the legacy screen of the runs lost before records were kept (its seed 0's
+    legacy record), with every other run's `kept_screen`, weighted by folds; None if no fold is screened."""
+    old = (legacy(RECORDS/RECIPES[name]) or {}).get("screen") or dict(runs=[], folds=0, ua=0.0, min_recall=0.0)
+    screens = {r.name: kept_screen(r, runs, cremad)
+               for r in seed_runs(RECORDS, name).values() if r.name not in old["runs"]}
+    new = pd.concat([s for s in screens.values() if len(s)] or [pd.DataFrame(columns=["ua", "min_recall"])])
+    folds = old["folds"] + len(new)
+    if not folds: return None
+    return dict(runs=len(old["runs"]) + sum(1 for s in screens.values() if len(s)), folds=folds,
+                cremad_screen_ua=(old["ua"] * old["folds"] + new.ua.sum()) / folds,
+                cremad_screen_min_recall=(old["min_recall"] * old["folds"] + new.min_recall.sum()) / folds)
 
 
 def cv_figures() -> pd.DataFrame:
@@ -75,12 +102,9 @@ def screen_table(runs: Path, cremad: pd.DataFrame, loco: pd.DataFrame) -> pd.Dat
     "Per recipe: the screen (mean over its runs' folds), the runs read, its LOCO figures and its cross-validation."
     rows, cv = [], cv_figures()
     for name in tqdm(RECIPES, desc="recipes"):
-        per_run = {seed: run_screen(run, cremad) for seed, run in seed_runs(runs, name).items()}
-        folds = pd.concat(per_run.values()) if per_run else pd.DataFrame()
-        if folds.empty: continue  # no finished fold that trained on CREMA-D yet
-        rows.append(dict(recipe=name, runs=len(per_run), folds=len(folds), cremad_screen_ua=folds.ua.mean(),
-                         cremad_screen_min_recall=folds.min_recall.mean(),
-                         cremad_cv_ua=cv[CV_COLUMN].get(name),
+        screen = recipe_screen(name, runs, cremad)
+        if screen is None: continue  # no finished fold that trained on CREMA-D yet
+        rows.append(dict(recipe=name, **screen, cremad_cv_ua=cv[CV_COLUMN].get(name),
                          cremad_cv_folds=f"{cv.folds[name]} of 5" if name in cv.index else "",
                          **loco_figures(loco.loc[name])))
     return pd.DataFrame(rows)
@@ -114,7 +138,7 @@ def main():
     p.add_argument("--corpora", type=Path, required=True, help="folder holding CREMA-D (as bench/corpora.py names it)")
     a = p.parse_args()
     cremad = load_corpora({"cremad": a.corpora/FOLDERS["cremad"]})
-    loco = recipe_rows(a.runs)[1].set_index("recipe")
+    loco = recipe_rows()[1].set_index("recipe")
     table = screen_table(a.runs, cremad, loco)
     write_atomic(RESULTS/"loco_depth.csv", table.to_csv(index=False))
     shown = table.assign(recipe=[f"{i + 1}. {r}" for i, r in enumerate(table.recipe)])

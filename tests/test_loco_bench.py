@@ -1,4 +1,5 @@
-"bench/loco.py names each CREMA-D cross-validation run by the recipe its folds recorded, and refuses what it cannot name."
+"""bench/loco.py keeps each declared run's finished folds as its record and builds its tables from the records; it names
+each CREMA-D cross-validation run by the recipe its folds recorded, and refuses what it cannot name."""
 import json, sys
 from dataclasses import asdict, replace
 
@@ -68,3 +69,39 @@ def test_the_depth_screen_says_whose_loco_figures_it_shows():
     assert finished == dict(loco_figures='mean of 3 runs, all folds', mean_loco_ua=0.53, mean_lowest_recall=0.26)
     partial = loco_depth.loco_figures(pd.Series(dict(rules, seeds='0 of 3', folds='3 of 5')))
     assert partial == dict(loco_figures='seed 0, 3 of 5 folds', mean_loco_ua=0.52, mean_lowest_recall=0.24)
+
+
+def test_finished_folds_of_declared_runs_are_kept(runs, tmp_path_factory):
+    "keep_records copies a declared run's finished folds (the left-out corpus's predictions only), nothing else."
+    fold = runs/loco.RECIPES[CMN]/'fold_ased'
+    pd.DataFrame(dict(corpus=['ased', 'ravdess'], label=['sadness', 'anger'], predicted=['happiness', 'anger'],
+                      p_anger=[0.1, 0.9])).to_csv(fold/'predictions.csv', index=False)
+    (runs/loco.RECIPES[CMN]/'fold_urdu').mkdir()  # still training: no metrics.json
+    finished_fold(runs/'my_scratch_run'/'fold_ased')  # not declared in bench/loco.py
+    records = tmp_path_factory.mktemp('records')
+    assert loco.keep_records(runs, records) == [loco.RECIPES[CMN]]
+    kept = records/loco.RECIPES[CMN]
+    assert sorted(p.name for p in kept.iterdir()) == ['fold_ased']
+    assert sorted(p.name for p in (kept/'fold_ased').iterdir()) == ['config.json', 'metrics.json',
+                                                                    'target_predictions.csv']
+    assert pd.read_csv(kept/'fold_ased'/'target_predictions.csv').to_dict('list') == dict(
+        corpus=['ased'], label=['sadness'], predicted=['happiness'])
+    assert loco.finished_folds(kept) == 1
+
+
+def test_the_committed_records_rebuild_the_committed_tables():
+    "The rule, read from bench/results/loco_runs alone, picks what loco_choice.json says, with the same figures."
+    choice = json.loads((loco.RESULTS/'loco_choice.json').read_text())
+    rules = loco.recipe_rows()[1]
+    assert loco.choose(rules) == choice['chosen']
+    row = rules.set_index('recipe').loc[choice['chosen']]
+    assert row.seeds_mean_loco_ua == pytest.approx(choice['seeds_mean_loco_ua'])
+    assert row.seeds_mean_lowest_recall == pytest.approx(choice['seeds_mean_lowest_recall'])
+    cv = pd.read_csv(loco.RESULTS/'loco_cv.csv').set_index(['recipe', 'metric'])
+    for name, folder in loco.CV_RUNS.items():
+        if not loco.finished_folds(loco.RECORDS/folder): continue
+        assert loco.cv_recipe(loco.RECORDS/folder) == name
+        table, folds = loco.cv_with_corpora(loco.RECORDS/folder)
+        assert table.loc['ua', '+ ASED, URDU, EMOVO, EmoDB'] == pytest.approx(
+            cv.loc[(name, 'ua'), '+ ASED, URDU, EMOVO, EmoDB'])
+        assert folds == cv.loc[(name, 'ua'), 'folds']
