@@ -349,10 +349,11 @@ def choose(rules: pd.DataFrame, seeds: bool = True) -> str | None:
     return None if chosen is None else chosen.recipe
 
 
-def write_choice(rules: pd.DataFrame, seeds: pd.DataFrame, unseen: pd.DataFrame, chosen: str | None) -> Path:
+def write_choice(rules: pd.DataFrame, seeds: pd.DataFrame, unseen: pd.DataFrame, chosen: str | None,
+                 cv: pd.DataFrame) -> Path:
     """bench/results/loco_choice.json: the recipe the rule in force chose (None: none), its recorded options, the
     shipping condition on its seeds' mean UA over the four targets other than CREMA-D, against CREMA-D-only
-    training's, and DEFAULT_RULE's verdict on its CREMA-D cross-validation (loco_cv.csv, written first); the script
+    training's, and DEFAULT_RULE's verdict on its CREMA-D cross-validation (`cv`: `write_cv`'s table); the script
     that builds the model reads it."""
     record = dict(rule=RULE, chosen=chosen)
     if chosen:
@@ -363,8 +364,7 @@ def write_choice(rules: pd.DataFrame, seeds: pd.DataFrame, unseen: pd.DataFrame,
         record |= dict(options=row.options, model_overrides=json.loads(row.model_overrides),
                        seeds_mean_loco_ua=row.seeds_mean_loco_ua, seeds_mean_lowest_recall=row.seeds_mean_lowest_recall,
                        mean_ua_other_targets=ua, cremad_only_mean_ua_other_targets=baseline, ships=ua > baseline)
-        cv = pd.read_csv(RESULTS/"loco_cv.csv") if (RESULTS/"loco_cv.csv").is_file() else pd.DataFrame()
-        mine = cv[(cv.recipe == chosen) & (cv.metric == "ua")] if len(cv) else cv
+        mine = cv[(cv.recipe == chosen) & (cv.metric == "ua")]
         folds = int(mine.folds.iloc[0]) if len(mine) else 0
         depth = float(mine["+ ASED, URDU, EMOVO, EmoDB"].iloc[0]) if len(mine) else None
         record |= dict(default_rule=DEFAULT_RULE, cremad_cv_ua=depth, cremad_cv_folds=folds,
@@ -429,9 +429,10 @@ def cv_with_corpora(cv_dir: Path) -> tuple[pd.DataFrame, int]:
     return table, len(added.columns)
 
 
-def write_cv(records: Path = RECORDS):
+def write_cv(records: Path = RECORDS) -> pd.DataFrame:
     """bench/results/loco_cv.md and .csv: `cv_with_corpora` on the finished folds of each run of CV_RUNS (each checked
-    to have recorded its recipe), labelled; the csv has one row per (recipe, metric) and a `folds` column."""
+    to have recorded its recipe), labelled; the csv (returned) has one row per (recipe, metric) and a `folds`
+    column."""
     lines, tables = [
         "# Does breadth cost depth? CREMA-D's five-fold cross-validation with the other corpora added", "",
         f"**{FROM_SCRATCH_NOTE}**: log-mel CNNs trained by this project from random weights, tested on CREMA-D actors "
@@ -453,9 +454,11 @@ def write_cv(records: Path = RECORDS):
                   f"{run_options(cv_dir).strip()} --out {cv_dir.name}`."]
     lines += ["", f"{date.today()}; `nice .venv/bin/python bench/loco.py [--runs RUNS] ...` (the records of CV_RUNS in "
               "bench/results/loco_runs)."]
-    pd.concat(tables, names=["recipe"]).to_csv(RESULTS/"loco_cv.csv")
+    cv = pd.concat(tables, names=["recipe"]).reset_index()
+    cv.to_csv(RESULTS/"loco_cv.csv", index=False)
     (RESULTS/"loco_cv.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    return cv
 
 
 def main():
@@ -468,7 +471,7 @@ def main():
     ap.add_argument("--ravdess", type=Path, required=True)
     args = ap.parse_args()
     if args.runs: print("records kept of", ", ".join(keep_records(args.runs)) or "no declared run")
-    write_cv()
+    cv = write_cv()
     start = time.time()
     summaries, rules = recipe_rows()
     base_preds = baseline_predictions(args.corpora, args.ravdess)
@@ -509,7 +512,7 @@ def main():
             f"lowest-recall floor ({MIN_RECALL_FLOOR}) on their mean, so nothing replaces the shipped model."),
         f"The first rule (seed 0 alone) chooses: **{chosen_v1 or 'none'}**.", "",
         f"Default-model rule, declared before the square-root recipe's runs: {DEFAULT_RULE}", "",
-        default_verdict(json.loads(write_choice(rules, seeds, unseen, chosen).read_text())), "",
+        default_verdict(json.loads(write_choice(rules, seeds, unseen, chosen, cv).read_text())), "",
         "## Seeds: how far one run lies from the next", "",
         "The same recipe trained again with another `--seed` (weights, augmentation, draws and validation speakers "
         "change; the data and the options do not). Each row: a target corpus that every seed has finished, each "
