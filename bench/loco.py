@@ -30,6 +30,9 @@ model. None is changed after its results; every verdict is reported. RAVDESS and
     #   (and --seed 1 --out runs/loco_sqrt_cmn_tempo_seed1, --seed 2 ... _seed2)
     # + --balance-corpora --utterance-cmn --tempo-change 0.5 --epochs 28 --out runs/loco_balanced_cmn_tempo_long
     #   (and --seed 1 ... _long_seed1, --seed 2 ... _long_seed2)
+    # two stages: + --utterance-cmn --out runs/loco_cmn_stage1, then --init-from runs/loco_cmn_stage1 --epochs 6
+    #   --lr 0.0003 --balance-corpora --tempo-change 0.5 --utterance-cmn --out runs/loco_cmn_finetune (and with
+    #   --seed 1 both stages: _stage1_seed1, _finetune_seed1; --seed 2 ... _seed2)
     # (--folds CORPUS ... runs only some folds, so that two processes can share one run)
     nice .venv/bin/python bench/loco.py --runs runs --corpora CORPORA --ravdess ../shared/data/ravdess
 
@@ -46,6 +49,9 @@ multi-corpus recipe shipped as the default):
         --utterance-cmn --tempo-change 0.5 --out runs/cremad_cv_five
     # and the square-root recipe's: the same with --balance-power 0.5 --out runs/cremad_cv_sqrt
     # and the longer one's: the same as cremad_cv_five with --epochs 28 --out runs/cremad_cv_five_long
+    # and the two-stage one's: cremad_cv_pooled's options with --utterance-cmn --out runs/cremad_cv_cmn_stage1, then
+    #   --init-from runs/cremad_cv_cmn_stage1 --epochs 6 --lr 0.0003 --balance-corpora --tempo-change 0.5
+    #   --utterance-cmn --out runs/cremad_cv_cmn_finetune
 The script compares the records of the cross-validation runs of CV_RUNS (bench/results/loco_cv.md and .csv), after
 checking that each run's folds recorded the recipe it is named after.
 """
@@ -110,6 +116,18 @@ RECIPES = {  # name -> run directory below --runs, in the order they were declar
     # fold that leaves out EmoDB beside them; then the rest, resumed from bench/results/loco_runs.
     "pooled + corpus-balanced sampling + per-clip log-mel mean removal + tempo change (half of the clips), 28 epochs":
         "loco_balanced_cmn_tempo_long",
+    # declared 2026-12-05 (sixth session), before its runs, with its seeds 1 and 2 (RERUNS), its CREMA-D
+    # cross-validation (CV_RUNS) and their first stages (FIRST_STAGES): two stages. First, pooled training with
+    # per-clip mean removal (the recipe "pooled + per-clip log-mel mean removal", run again with each fold's model
+    # kept); then each fold's model fine-tuned for 6 epochs at 0.0003 (under a third of the first stage's peak rate)
+    # on corpus-balanced draws with tempo change (`distilser loco --init-from RUN`, likewise `distilser loso`). Why:
+    # pooled training keeps CREMA-D's depth (its cross-validation and screen: 0.687) and equal draws buy breadth at its
+    # cost (the tempo recipe's cross-validation: 0.583); a short fine-tune on equal draws from the pooled model may
+    # keep more of the first while gaining part of the second (09a's "What to try next"). Order of the runs (two
+    # cores): the first stage's LOCO folds, each fold's fine-tune as soon as its first stage has finished; then the
+    # cross-validation's two stages; then seeds 1 and 2, resumed from bench/results/loco_runs.
+    "pooled + per-clip log-mel mean removal, then fine-tuned on corpus-balanced draws with tempo change (6 epochs)":
+        "loco_cmn_finetune",
 }
 # A recipe run again with another --seed (the runs above use seed 0): seed -> run directory below --runs.
 # Seed 1 was declared 2026-12-04 (third session), before its run, as reading only. Its first four folds moved the
@@ -127,7 +145,9 @@ CV_RUNS = {DEFAULT_CV: "cremad_cv_pooled",
            "square-root corpus sampling + per-clip log-mel mean removal + tempo change (half of the clips)":
            "cremad_cv_sqrt",
            "pooled + corpus-balanced sampling + per-clip log-mel mean removal + tempo change (half of the clips), "
-           "28 epochs": "cremad_cv_five_long"}
+           "28 epochs": "cremad_cv_five_long",
+           "pooled + per-clip log-mel mean removal, then fine-tuned on corpus-balanced draws with tempo change "
+           "(6 epochs)": "cremad_cv_cmn_finetune"}
 RERUNS = {"pooled + corpus-balanced sampling + per-clip log-mel mean removal":
           {1: "loco_balanced_cmn_seed1", 2: "loco_balanced_cmn_seed2"},
           "pooled + corpus-balanced sampling + per-clip log-mel mean removal + tempo change (half of the clips)":
@@ -135,7 +155,12 @@ RERUNS = {"pooled + corpus-balanced sampling + per-clip log-mel mean removal":
           "square-root corpus sampling + per-clip log-mel mean removal + tempo change (half of the clips)":
           {1: "loco_sqrt_cmn_tempo_seed1", 2: "loco_sqrt_cmn_tempo_seed2"},
           "pooled + corpus-balanced sampling + per-clip log-mel mean removal + tempo change (half of the clips), "
-          "28 epochs": {1: "loco_balanced_cmn_tempo_long_seed1", 2: "loco_balanced_cmn_tempo_long_seed2"}}
+          "28 epochs": {1: "loco_balanced_cmn_tempo_long_seed1", 2: "loco_balanced_cmn_tempo_long_seed2"},
+          "pooled + per-clip log-mel mean removal, then fine-tuned on corpus-balanced draws with tempo change "
+          "(6 epochs)": {1: "loco_cmn_finetune_seed1", 2: "loco_cmn_finetune_seed2"}}
+# The first stage of each two-stage run (a run of --init-from): run folder -> the run whose fold models it starts from.
+FIRST_STAGES = {"loco_cmn_finetune": "loco_cmn_stage1", "loco_cmn_finetune_seed1": "loco_cmn_stage1_seed1",
+                "loco_cmn_finetune_seed2": "loco_cmn_stage1_seed2", "cremad_cv_cmn_finetune": "cremad_cv_cmn_stage1"}
 SEEDS = (0, 1, 2)  # RULE reads the mean of these seeds' runs
 MIN_RECALL_FLOOR = 0.25  # chance is 0.25: a recipe below it gives a class up on the average target
 TIE = 0.005              # a later (less simple) recipe must beat an earlier one by more than this
