@@ -16,8 +16,8 @@ from transformers import HfArgumentParser
 from .core import AROUSAL, FROM_SCRATCH_NOTE, LABELS, DistilserError, log, write_atomic
 from .data import CORPORA, NAMED_CORPORA, add_corpus_options, corpus_sources, load_corpora
 from .model import save_for_transformers
-from .loso import (TrainingConfig, _check_settings, _environment, add_model_options, model_overrides,
-                            predict, train_model, training_config)
+from .loso import (TrainingConfig, _check_settings, _environment, add_init_option, add_model_options,
+                            model_overrides, predict, start_model, train_model, training_config)
 
 # %% auto #0
 __all__ = ['TEST_ONLY', 'SCORE_COLUMNS', 'loco_folds', 'validation_speakers', 'split_loco', 'corpus_scores', 'run_loco',
@@ -78,6 +78,7 @@ def run_loco(manifest: pd.DataFrame,               # every corpus's clips (`load
              progress: bool = True,                # progress bars and the Trainer's per-epoch logs
              model_overrides: dict | None = None,  # changes to the backbone's configuration, recorded
              targets: list | None = None,          # only the folds that leave out these corpora (default: every fold)
+             init_from=None,                       # a finished run: each fold fine-tunes its model of the same fold
             ) -> pd.DataFrame:                     # `loco_summary(out_dir)`
     """Leave-one-corpus-out over `manifest`'s training corpora (resumable, one directory per fold). With `targets`,
     two processes (or machines) can share one run's folds."""
@@ -88,15 +89,20 @@ def run_loco(manifest: pd.DataFrame,               # every corpus's clips (`load
                              f"{', '.join(f['test'] for f in folds)}")
     folds = [f for f in folds if not targets or f['test'] in targets]
     settings = json.loads(json.dumps(dict(asdict(config), holdout=holdout, corpora=sorted(manifest.corpus.unique()),
-                                          model_overrides=model_overrides)))
+                                          model_overrides=model_overrides, init_from=init_from), default=str))
+    splits = {f['fold']: split_loco(manifest, f, holdout, config.seed) for f in folds}
+    starts = {f['fold']: start_model(init_from, f"fold_{f['fold']}",
+                                     dict(fold=f, validation_speakers=sorted(splits[f['fold']][1].speaker.unique())))
+              for f in folds if init_from and not (out_dir/f"fold_{f['fold']}"/'metrics.json').is_file()}
     for fold in tqdm(folds, desc='LOCO folds', disable=not progress):
         fold_dir = out_dir/f"fold_{fold['fold']}"
         if (fold_dir/'metrics.json').is_file():
             _check_settings(fold_dir, settings)
             log.info('fold %s already finished: kept %s', fold['fold'], fold_dir)
             continue
-        train, val, test = split_loco(manifest, fold, holdout, config.seed)
-        trainer, val_metrics = train_model(train, val, fold_dir, config, progress, model_overrides)
+        train, val, test = splits[fold['fold']]
+        trainer, val_metrics = train_model(train, val, fold_dir, config, progress, model_overrides,
+                                           start_from=starts.get(fold['fold']))
         preds = predict(trainer.model, test)[0]
         trainer.model.save_pretrained(fold_dir/'checkpoint'); save_for_transformers(fold_dir/'checkpoint')
         record = _fold_record(fold, settings, train, val, trainer.train_dataset.df)
@@ -154,7 +160,7 @@ def plot_loco(table: pd.DataFrame, title: str = 'Leave one corpus out'):
 def loco_command(args) -> int:
     manifest = load_corpora(corpus_sources(args))
     run_loco(manifest, args.out, training_config(args), args.holdout, model_overrides=model_overrides(args),
-             targets=args.folds)
+             targets=args.folds, init_from=args.init_from)
     print((Path(args.out)/'summary.md').read_text())
     return 0
 
@@ -171,5 +177,6 @@ def add_cli(subparsers):
     add_model_options(p)
     p.add_argument('--folds', nargs='+', metavar='CORPUS',
                    help='run only the folds that leave out these corpora (two processes can share one --out)')
+    add_init_option(p)
     p.add_argument('--out', required=True, help='output directory (a rerun skips the folds finished there)')
     p.set_defaults(func=loco_command)

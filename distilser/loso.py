@@ -23,7 +23,7 @@ from .data import (NAMED_CORPORA, add_corpus_options, corpus_option, corpus_sour
                             load_corpora)
 from .preprocessing import SAMPLE_RATE, WINDOW_SECONDS, Augmenter, CropCollator, SERDataset, input_contract
 from .model import (DISTILHUBERT_HUB_ID, DistilserFeatureExtractor, is_random_weights, load_model,
-                             resolve_backbone)
+                             resolve_backbone, save_for_transformers)
 from .loss import FocalLoss, balanced_alpha
 
 # %% auto #0
@@ -31,8 +31,8 @@ __all__ = ['RUN_RECORD', 'SUMMARY_METRICS', 'make_folds', 'split_fold', 'Trainin
            'recipe_options', 'feature_extractor', 'EpochProgress', 'corpus_balanced_sampler', 'CorpusBalancedTrainer',
            'GradientReversal', 'CorpusAdversarialTrainer', 'trainer_class', 'add_model_options', 'model_overrides',
            'model_options', 'resumable_checkpoint', 'RandomStreams', 'train_model', 'model_window', 'clip_logits',
-           'predict', 'SettingsMismatchError', 'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError',
-           'loso_corpora', 'loso_command', 'add_cli']
+           'predict', 'SettingsMismatchError', 'start_model', 'add_init_option', 'run_loso', 'fold_metrics',
+           'summarize', 'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -287,18 +287,20 @@ def train_model(train_df: pd.DataFrame, # the training clips (a manifest)
                 model_overrides: dict | None = None, # changes to the backbone's configuration (the bench scripts')
                 num_workers: int | None = None, # data-loading processes (default: 4 on a GPU, none on a CPU)
                 callbacks: list | None = None, # more `TrainerCallback`s (a caller's logging, or a stop)
+                start_from=None, # a trained model's directory to fine-tune (default: `config.backbone`'s weights)
                ):
     """Train a classifier on `train_df`, early-stopped on `val_df`'s UA; returns `(trainer, validation metrics)`.
     An interrupted run of the same recipe on the same clips resumes from its last epoch's checkpoint in `out_dir`."""
     c = config or TrainingConfig()
     set_seed(c.seed)
     gpu = torch.cuda.is_available()
-    model = load_model(c.backbone, freeze_feature_encoder=not c.train_encoder, **(model_overrides or {}))
+    model = load_model(start_from or c.backbone, freeze_feature_encoder=not c.train_encoder, **(model_overrides or {}))
     if c.confirmed_only: train_df = listener_confirmed(train_df)
     focal = FocalLoss(balanced_alpha(train_df.label.map(LABEL2ID), len(LABELS)), c.gamma, c.label_smoothing)
     checkpoints = Path(out_dir)/"checkpoints"
     clips = dict(train=sorted(map(str, train_df.path)), val=sorted(map(str, val_df.path)))
-    resume = resumable_checkpoint(checkpoints, dict(recipe=asdict(c), model_overrides=model_overrides, **clips))
+    resume = resumable_checkpoint(checkpoints, dict(recipe=asdict(c), model_overrides=model_overrides,
+                                                      start_from=start_from, **clips))
     args = TrainingArguments(
         output_dir=str(checkpoints), num_train_epochs=c.epochs, per_device_train_batch_size=c.batch_size,
         per_device_eval_batch_size=1, learning_rate=c.lr, lr_scheduler_type=c.scheduler, group_by_length=True,
@@ -388,6 +390,29 @@ def _check_settings(fold_dir: Path, settings: dict):
         what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
         raise SettingsMismatchError(f"{fold_dir}: finished with other settings ({what}); use a new --out directory")
 
+# %% ../nbs/04_loso.ipynb #a1f2b3c5
+def start_model(init_from, # a finished run of `distilser loso` or `loco`: one directory per fold, with its model
+                fold_name: str, # this fold's directory, e.g. `fold_2` or `fold_ased`
+                split: dict, # how this fold splits the clips, as its config.json will record it (`fold`, ...)
+               ) -> Path:
+    """The model a fold of a two-stage run starts from: the same fold's model in `init_from`, whose run must have
+    split the clips as `split` says."""
+    fold_dir = Path(init_from)/fold_name
+    if not (fold_dir/"checkpoint"/"config.json").is_file():
+        raise DistilserError(f"{fold_dir}: no finished model of this fold to start from (run that fold first)")
+    saved = json.loads((fold_dir/"config.json").read_text())
+    if differs := [k for k, v in json.loads(json.dumps(split, default=str)).items() if saved.get(k) != v]:
+        raise DistilserError(f"{fold_dir}: its run split the clips otherwise ({', '.join(differs)} differ), so its "
+                             "model has heard this fold's held-out clips; start from a run with the same split")
+    return fold_dir/"checkpoint"
+
+def add_init_option(parser):
+    "`--init-from RUN`: a cross-validation command's second stage (`start_model`)."
+    parser.add_argument("--init-from", metavar="RUN",
+                        help="a finished run of this command: each fold fine-tunes that run's model of the same fold "
+                             "(a second stage; the split must be the same)")
+
+
 # %% ../nbs/04_loso.ipynb #373d7846
 def run_loso(manifest: pd.DataFrame, # clips with a `group` column (IEMOCAP sessions, speakers)
              out_dir, # one `fold_<k>` directory per fold, then the summary; a rerun resumes
@@ -397,18 +422,22 @@ def run_loso(manifest: pd.DataFrame, # clips with a `group` column (IEMOCAP sess
              progress: bool = True, # progress bars and the Trainer's per-epoch logs
              model_overrides: dict | None = None, # changes to the backbone's configuration, recorded in the settings
              only_folds: list[int] | None = None, # only these folds, by number (default: every fold)
+             init_from=None, # a finished run: each fold fine-tunes its model of the same fold (`start_model`)
             ) -> pd.DataFrame: # per-fold test metrics, then `mean` and `std`
     """Cross-validate over `manifest.group` (resumable, one directory per fold); returns the per-fold summary table.
     With `only_folds`, two processes (or machines) can share one run's folds."""
     out_dir, config = Path(out_dir), config or TrainingConfig()
     corpora = sorted(set(manifest.corpus) | (set(extra_train.corpus) if extra_train is not None else set()))
     settings = json.loads(json.dumps(dict(asdict(config), n_folds=n_folds, corpora=corpora,
-                                          model_overrides=model_overrides)))  # as config.json will hold them
+                                          model_overrides=model_overrides, init_from=init_from),
+                                     default=str))  # as config.json will hold them
     folds = make_folds(manifest.group, n_folds)
     if unknown := set(only_folds or []) - {f["fold"] for f in folds}:
         raise DistilserError(f"no fold {', '.join(map(str, sorted(unknown)))}: the folds are 1 to {len(folds)}")
     folds = [f for f in folds if not only_folds or f["fold"] in only_folds]
     if not config.backbone.startswith("offline:"): resolve_backbone(config.backbone)  # missing: fails before any work
+    starts = {f["fold"]: start_model(init_from, f"fold_{f['fold']}", dict(fold=f)) for f in folds
+              if init_from and not (out_dir/f"fold_{f['fold']}"/"metrics.json").is_file()}
     for fold in tqdm(folds, desc="LOSO folds", disable=not progress):
         fold_dir = out_dir/f"fold_{fold['fold']}"
         if (fold_dir/"metrics.json").is_file():
@@ -416,7 +445,9 @@ def run_loso(manifest: pd.DataFrame, # clips with a `group` column (IEMOCAP sess
             log.info("fold %d already finished: kept %s", fold["fold"], fold_dir)
             continue
         train, val, test = split_fold(manifest, fold, extra_train)
-        trainer, val_metrics = train_model(train, val, fold_dir, config, progress, model_overrides)
+        trainer, val_metrics = train_model(train, val, fold_dir, config, progress, model_overrides,
+                                           start_from=starts.get(fold["fold"]))
+        trainer.model.save_pretrained(fold_dir/"checkpoint"); save_for_transformers(fold_dir/"checkpoint")
         preds, test_metrics = predict(trainer.model, test)
         trained_on = trainer.train_dataset.df  # the clips the recipe kept
         record = dict(fold=fold, settings=settings, preprocessing=input_contract(config.window_seconds),
@@ -500,7 +531,7 @@ def loso_corpora(sources: dict, label_map=None):
 def loso_command(args) -> int:
     manifest, extra, n_folds = loso_corpora(corpus_sources(args), args.label_map)
     run_loso(manifest, args.out, extra_train=extra, n_folds=n_folds, config=training_config(args),
-             model_overrides=model_overrides(args), only_folds=args.folds)
+             model_overrides=model_overrides(args), only_folds=args.folds, init_from=args.init_from)
     print((Path(args.out)/"summary.md").read_text())
     return 0
 
@@ -522,6 +553,7 @@ def add_cli(subparsers):
            for key, c in NAMED_CORPORA.items()}))
     p.add_argument("--folds", nargs="+", type=int, metavar="K",
                    help="run only these folds, by number (two processes can share one --out)")
+    add_init_option(p)
     p.add_argument("--out", required=True, help="output directory (a rerun skips the folds finished there)")
     add_model_options(p)  # a recipe of the leave-one-corpus-out chapter cross-validates with its own CNN
     p.set_defaults(func=loso_command)
