@@ -190,8 +190,15 @@ def baseline_predictions(corpora: Path, ravdess: Path) -> pd.DataFrame:
 
 
 def declared_runs() -> list[str]:
-    "The run folders this file declares: every recipe's seed 0, its RERUNS, and the cross-validations of CV_RUNS."
-    return [*RECIPES.values(), *(f for by_seed in RERUNS.values() for f in by_seed.values()), *CV_RUNS.values()]
+    """The run folders this file declares: every recipe's seed 0, its RERUNS, the cross-validations of CV_RUNS, and
+    the first stages of the two-stage runs among them (FIRST_STAGES)."""
+    runs = [*RECIPES.values(), *(f for by_seed in RERUNS.values() for f in by_seed.values()), *CV_RUNS.values()]
+    return runs + [FIRST_STAGES[f] for f in runs if f in FIRST_STAGES]
+
+
+def cross_validations() -> set[str]:
+    "The declared runs that are CREMA-D cross-validations (CV_RUNS, and their first stages), not LOCO runs."
+    return {*CV_RUNS.values(), *(FIRST_STAGES[f] for f in CV_RUNS.values() if f in FIRST_STAGES)}
 
 
 def keep_records(runs: Path, records: Path = RECORDS) -> list[str]:
@@ -204,7 +211,7 @@ def keep_records(runs: Path, records: Path = RECORDS) -> list[str]:
             fold, dest = metrics.parent, records/folder/metrics.parent.name
             dest.mkdir(parents=True, exist_ok=True)
             for name in ("config.json", "metrics.json"): shutil.copy(fold/name, dest/name)
-            if folder not in CV_RUNS.values():
+            if folder not in cross_validations():
                 preds = pd.read_csv(fold/"predictions.csv")
                 target = preds[preds.corpus == fold.name.removeprefix("fold_")][["corpus", "label", "predicted"]]
                 write_atomic(dest/"target_predictions.csv", target.to_csv(index=False))
@@ -299,6 +306,8 @@ def recipe_rows(records: Path = RECORDS) -> tuple[dict, pd.DataFrame]:
         if not finished_folds(run): continue
         table = summaries[name] = run_summary(run)
         options, overrides = run_recipe(run)
+        if folder in FIRST_STAGES:  # a second stage: its options, after those of the run it starts from
+            options = f"{run_options(records/FIRST_STAGES[folder])}, then --init-from {FIRST_STAGES[folder]} {options}"
         seeds = seed_figures(records, name, table)
         rule_rows.append(dict(recipe=name, options=options, model_overrides=json.dumps(overrides),
                               folds=f"{table.attrs['rule']['folds']} of {len(TARGETS)}",
@@ -424,6 +433,16 @@ def run_options(run: Path) -> str | None:
     return f"{options} {model_options(overrides)}"
 
 
+CV_COMMAND = "distilser loso --cremad CREMA-D --ased ASED --urdu URDU --emovo EMOVO --emodb EmoDB"
+
+
+def cv_commands(cv_dir: Path, records: Path = RECORDS) -> list[tuple[Path, str, str]]:
+    "The runs of a cross-validation record (its first stage first, if it has one), each with its `--init-from`."
+    if cv_dir.name not in FIRST_STAGES: return [(cv_dir, "", ".")]
+    first = records/FIRST_STAGES[cv_dir.name]
+    return [(first, "", ", then"), (cv_dir, f" --init-from {first.name}", ".")]
+
+
 def cv_recipe(cv_dir: Path, records: Path = RECORDS) -> str:
     """The recipe a CREMA-D cross-validation record recorded, by name: the default model's (`DEFAULT_RECIPE`), or the
     LOCO recipe whose run recorded the same options; its folds must agree and have trained on the five corpora (a
@@ -475,8 +494,8 @@ def write_cv(records: Path = RECORDS) -> pd.DataFrame:
         lines += ["", f"## {name}", "", f"**{done} of 5 folds finished**" + (
                       "." if done == 5 else "; the means are over those folds only (the run resumes at the next)."), "",
                   table.round(3).to_markdown(), "",
-                  f"`distilser loso --cremad CREMA-D --ased ASED --urdu URDU --emovo EMOVO --emodb EmoDB "
-                  f"{run_options(cv_dir).strip()} --out {cv_dir.name}`."]
+                  *(f"`{CV_COMMAND} {run_options(run).strip()}{init} --out {run.name}`{end}"
+                    for run, init, end in cv_commands(cv_dir, records))]
     lines += ["", f"{date.today()}; `nice .venv/bin/python bench/loco.py [--runs RUNS] ...` (the records of CV_RUNS in "
               "bench/results/loco_runs)."]
     cv = pd.concat(tables, names=["recipe"]).reset_index()

@@ -89,6 +89,20 @@ def test_finished_folds_of_declared_runs_are_kept(runs, tmp_path_factory):
     assert loco.finished_folds(kept) == 1
 
 
+def test_first_stages_of_two_stage_runs_are_kept_as_their_kind(tmp_path, tmp_path_factory):
+    "A declared two-stage run's first stage is kept too: a LOCO one with its predictions, a cross-validation without."
+    loco_first = next(first for run, first in loco.FIRST_STAGES.items() if run not in loco.cross_validations())
+    cv_first = next(first for run, first in loco.FIRST_STAGES.items() if run in loco.cross_validations())
+    finished_fold(tmp_path/loco_first/'fold_ased')
+    pd.DataFrame(dict(corpus=['ased'], label=['anger'], predicted=['anger'])).to_csv(
+        tmp_path/loco_first/'fold_ased'/'predictions.csv', index=False)
+    finished_fold(tmp_path/cv_first/'fold_1')  # a cross-validation fold: no predictions to keep
+    records = tmp_path_factory.mktemp('records')
+    assert loco.keep_records(tmp_path, records) == sorted([loco_first, cv_first])
+    assert (records/loco_first/'fold_ased'/'target_predictions.csv').is_file()
+    assert sorted(p.name for p in (records/cv_first/'fold_1').iterdir()) == ['config.json', 'metrics.json']
+
+
 def test_the_committed_records_rebuild_the_committed_tables():
     "The rule, read from bench/results/loco_runs alone, picks what loco_choice.json says, with the same figures."
     choice = json.loads((loco.RESULTS/'loco_choice.json').read_text())
