@@ -49,7 +49,8 @@ multi-corpus recipe shipped as the default):
         --utterance-cmn --tempo-change 0.5 --out runs/cremad_cv_five
     # and the square-root recipe's: the same with --balance-power 0.5 --out runs/cremad_cv_sqrt
     # and the longer one's: the same as cremad_cv_five with --epochs 28 --out runs/cremad_cv_five_long
-    # and the two-stage one's: cremad_cv_pooled's options with --utterance-cmn --out runs/cremad_cv_cmn_stage1, then
+    # and the two-stage one's: its first stage's LOCO options (cremad_cv_pooled's with --epochs 14 --utterance-cmn)
+    #   --out runs/cremad_cv_cmn_stage1, then
     #   --init-from runs/cremad_cv_cmn_stage1 --epochs 6 --lr 0.0003 --balance-corpora --tempo-change 0.5
     #   --utterance-cmn --out runs/cremad_cv_cmn_finetune
 The script compares the records of the cross-validation runs of CV_RUNS (bench/results/loco_cv.md and .csv), after
