@@ -9,7 +9,9 @@ from conftest import run_cli
 
 
 def fold_files(out, folds):
-    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for k in folds for p in sorted((out/f"fold_{k}").iterdir())}
+    "Every file a fold wrote (its model's too), with its bytes and modification time."
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for k in folds for p in sorted((out/f"fold_{k}").rglob("*"))
+            if p.is_file()}
 
 
 def test_cli_loso_ravdess_writes_folds_and_resumes(subset_root, tmp_path):
