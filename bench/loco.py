@@ -4,10 +4,10 @@ Each recipe is one `distilser loco` run over the five corpora that may train (CR
 with RAVDESS and TurEV-DB tested by every fold and never trained on. This script keeps each declared run's finished
 folds in bench/results/loco_runs (a run resumes fold by fold, so it may still be going; the record outlives the
 machine, and a run copied back from it resumes there), builds every table from those records, evaluates the
-CREMA-D-only default model
-(`cremad-melcnn-v2`, int8) on the same target corpora, applies the rule below, and writes
-bench/results/loco.md, loco.csv, loco_sadness.csv (where each target's sad clips go), loco.png (per corpus, the chosen
-recipe, else the one of highest mean UA) and loco_recipes.png (every recipe's two rule figures).
+CREMA-D-only default model (`cremad-melcnn-v2`, int8) on the same target corpora, applies the rule below, and writes
+bench/results/loco.md, loco.csv, loco_sadness.csv (where each target's sad clips go), loco_seeds.csv (each seed's
+figures), loco_seeds_to_go.csv (what the seeds still to run would need), loco.png (per corpus, the chosen recipe,
+else the one of highest mean UA) and loco_recipes.png (every recipe's two rule figures).
 
 The first rule (RULE_V1 below, single runs) was declared in this file before the first LOCO run (2026-12-04). The
 second (RULE, means over three seeds) was declared on 2026-12-04 (third session) before the run of the third seed,
@@ -384,6 +384,26 @@ def choose(rules: pd.DataFrame, seeds: bool = True) -> str | None:
     return None if chosen is None else chosen.recipe
 
 
+def seeds_to_go(rules: pd.DataFrame, chosen: str | None) -> pd.DataFrame:
+    """Each recipe of RERUNS whose runs of SEEDS have not all finished (its row of `recipe_rows`'s rules), with what
+    the mean of its missing runs would need for the rule in force to choose it over `chosen`: a mean LOCO UA above
+    `needed_mean_loco_ua` (at least it, for a recipe listed before the chosen one; none while nothing is chosen) and
+    a mean lowest recall of at least `needed_mean_lowest_recall` (the floor)."""
+    order, rows = list(RECIPES), []
+    best = rules.set_index("recipe").seeds_mean_loco_ua.get(chosen)
+    for r in rules[rules.recipe.isin(RERUNS) & (rules.recipe != chosen)].itertuples():
+        done = int(r.seeds.split()[0])
+        if (missing := len(SEEDS) - done) == 0: continue
+        ua, recall = (done * r.seeds_mean_loco_ua, done * r.seeds_mean_lowest_recall) if done else (0.0, 0.0)
+        bar = None if best is None else best + (TIE if order.index(r.recipe) > order.index(chosen) else -TIE)
+        rows.append(dict(recipe=r.recipe, seeds=r.seeds, seeds_mean_loco_ua=r.seeds_mean_loco_ua,
+                         seeds_mean_lowest_recall=r.seeds_mean_lowest_recall,
+                         needed_mean_loco_ua=None if bar is None else (len(SEEDS) * bar - ua) / missing,
+                         needed_mean_lowest_recall=(len(SEEDS) * MIN_RECALL_FLOOR - recall) / missing))
+    return pd.DataFrame(rows, columns=["recipe", "seeds", "seeds_mean_loco_ua", "seeds_mean_lowest_recall",
+                                       "needed_mean_loco_ua", "needed_mean_lowest_recall"])
+
+
 def write_choice(rules: pd.DataFrame, seeds: pd.DataFrame, unseen: pd.DataFrame, chosen: str | None,
                  cv: pd.DataFrame) -> Path:
     """bench/results/loco_choice.json: the recipe the rule in force chose (None: none), its recorded options, the
@@ -534,6 +554,8 @@ def main():
     sad.to_csv(RESULTS/"loco_sadness.csv", index=False)
     seeds = seed_spread()
     seeds.to_csv(RESULTS/"loco_seeds.csv", index=False)
+    to_go = seeds_to_go(rules, chosen)
+    to_go.to_csv(RESULTS/"loco_seeds_to_go.csv", index=False)
     if summaries:
         import matplotlib; matplotlib.use("Agg")
         finished = rules[rules.folds == ALL_FOLDS]
@@ -563,6 +585,13 @@ def main():
         "change; the data and the options do not). Each row: a target corpus that every seed has finished, each "
         "seed's UA and lowest class recall there; the `mean` row gives the rule's two figures over those targets.", "",
         seeds.round(3).to_markdown(index=False) if len(seeds) else "no rerun has finished a fold yet", "",
+        "## Recipes whose seeds are still to run: what the missing runs would need", "",
+        "Each recipe of the reruns whose runs have not all finished all five folds: the figures of those that have, "
+        "and the mean that its missing runs would need for the rule in force to choose it over the chosen recipe "
+        "(UA: more than `needed_mean_loco_ua` for a recipe listed after the chosen one, at least it for one listed "
+        "before; lowest recall: at least `needed_mean_lowest_recall`, to reach the floor). A need above any run so "
+        "far reads as out of reach; the verdict waits for the runs all the same.", "",
+        to_go.round(3).to_markdown(index=False) if len(to_go) else "every declared rerun has finished", "",
         "## Per corpus: CREMA-D-only training against leave-one-corpus-out", "",
         "Rows: the five target corpora (each scored by the fold that left it out; CREMA-D-only training has no row "
         "for CREMA-D, whose own cross-validation is in the default model's chapter), then the test-only corpora "

@@ -17,7 +17,7 @@ from .core import AROUSAL, FROM_SCRATCH_NOTE, LABELS, DistilserError, log, write
 from .data import CORPORA, NAMED_CORPORA, add_corpus_options, corpus_sources, load_corpora
 from .model import save_for_transformers
 from .loso import (TrainingConfig, _check_settings, _environment, add_init_option, add_model_options,
-                            model_overrides, predict, start_model, train_model, training_config)
+                            check_unheard, model_overrides, predict, start_model, train_model, training_config)
 
 # %% auto #0
 __all__ = ['TEST_ONLY', 'SCORE_COLUMNS', 'loco_folds', 'validation_speakers', 'split_loco', 'corpus_scores', 'run_loco',
@@ -90,6 +90,7 @@ def run_loco(manifest: pd.DataFrame,               # every corpus's clips (`load
     folds = [f for f in folds if not targets or f['test'] in targets]
     settings = json.loads(json.dumps(dict(asdict(config), holdout=holdout, corpora=sorted(manifest.corpus.unique()),
                                           model_overrides=model_overrides, init_from=init_from), default=str))
+    check_unheard(config.backbone, manifest)  # every clip of `manifest` is tested by a fold, or validates one
     splits = {f['fold']: split_loco(manifest, f, holdout, config.seed) for f in folds}
     starts = {f['fold']: start_model(init_from, f"fold_{f['fold']}",
                                      dict(fold=f, validation_speakers=sorted(splits[f['fold']][1].speaker.unique())))

@@ -31,8 +31,8 @@ __all__ = ['RUN_RECORD', 'SUMMARY_METRICS', 'make_folds', 'split_fold', 'Trainin
            'recipe_options', 'feature_extractor', 'EpochProgress', 'corpus_balanced_sampler', 'CorpusBalancedTrainer',
            'GradientReversal', 'CorpusAdversarialTrainer', 'trainer_class', 'add_model_options', 'model_overrides',
            'model_options', 'resumable_checkpoint', 'RandomStreams', 'train_model', 'model_window', 'clip_logits',
-           'predict', 'SettingsMismatchError', 'start_model', 'add_init_option', 'run_loso', 'fold_metrics',
-           'summarize', 'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
+           'predict', 'SettingsMismatchError', 'start_model', 'add_init_option', 'check_unheard', 'run_loso',
+           'fold_metrics', 'summarize', 'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -413,6 +413,23 @@ def add_init_option(parser):
                              "(a second stage; the split must be the same)")
 
 
+# %% ../nbs/04_loso.ipynb #b2c3d4e1
+def check_unheard(start, # the model a run starts from: a hub id, an `offline:` configuration or a model directory
+                  clips: pd.DataFrame, # the clips the run scores (a manifest: `corpus`, `path`)
+                  remedy: str = "start from a model that never heard them", # what the user can do instead
+                 ):
+    """Refuse a start model whose training clips (the `split/train.csv` that `train_production` writes) include any
+    of `clips`, matched by corpus and file name (the paths differ between machines); a start without that list (a
+    pretrained encoder, random weights) passes."""
+    heard = Path(str(start))/"split"/"train.csv"
+    if not heard.is_file(): return
+    def named(df): return set(zip(df.corpus, df.path.map(lambda p: Path(p).name)))
+    if overlap := named(pd.read_csv(heard, usecols=["corpus", "path"])) & named(clips):
+        corpus, name = min(overlap)
+        raise DistilserError(f"{start}: this model trained on {len(overlap)} of the {len(clips)} clips this run "
+                             f"scores (e.g. {corpus} {name}), so its scores would flatter it; {remedy}")
+
+
 # %% ../nbs/04_loso.ipynb #373d7846
 def run_loso(manifest: pd.DataFrame, # clips with a `group` column (IEMOCAP sessions, speakers)
              out_dir, # one `fold_<k>` directory per fold, then the summary; a rerun resumes
@@ -436,6 +453,7 @@ def run_loso(manifest: pd.DataFrame, # clips with a `group` column (IEMOCAP sess
         raise DistilserError(f"no fold {', '.join(map(str, sorted(unknown)))}: the folds are 1 to {len(folds)}")
     folds = [f for f in folds if not only_folds or f["fold"] in only_folds]
     if not config.backbone.startswith("offline:"): resolve_backbone(config.backbone)  # missing: fails before any work
+    check_unheard(config.backbone, manifest)  # every clip of `manifest` is tested by one fold
     starts = {f["fold"]: start_model(init_from, f"fold_{f['fold']}", dict(fold=f)) for f in folds
               if init_from and not (out_dir/f"fold_{f['fold']}"/"metrics.json").is_file()}
     for fold in tqdm(folds, desc="LOSO folds", disable=not progress):

@@ -17,8 +17,8 @@ from .data import NAMED_CORPORA, add_corpus_options, corpus_sources, load_corpor
 from .preprocessing import input_contract
 from .model import is_random_weights, save_for_transformers
 from .core import FROM_SCRATCH_NOTE
-from .loso import (TrainingConfig, add_model_options, model_overrides, predict, train_model,
-                            training_config)
+from .loso import (TrainingConfig, add_model_options, check_unheard, model_overrides, predict,
+                            train_model, training_config)
 from .loco import validation_speakers
 
 # %% auto #0
@@ -104,6 +104,8 @@ def train_production(manifest: pd.DataFrame, # the clips of every corpus given (
     `split="speakers"`) and write the checkpoint directory `out_dir`; returns the held-out metrics (`metrics.json`)."""
     out, config = Path(out_dir), config or TrainingConfig()
     train, held = production_split(manifest, holdout, config.seed, by=split)
+    check_unheard(config.backbone, held, remedy="hold out what it held out (the same --seed, --holdout and --split "
+                  "on the same corpora), or start from a model that never heard them")
     for name, df in [("train", train), ("held_out", held)]:
         write_atomic(out/"split"/f"{name}.csv", df.to_csv(index=False))
     trainer, val = train_model(train, held, out, config, progress=progress, model_overrides=model_overrides)

@@ -119,3 +119,25 @@ def test_the_committed_records_rebuild_the_committed_tables():
         assert table.loc['ua', '+ ASED, URDU, EMOVO, EmoDB'] == pytest.approx(
             cv.loc[(name, 'ua'), '+ ASED, URDU, EMOVO, EmoDB'])
         assert folds == cv.loc[(name, 'ua'), 'folds']
+
+
+def test_what_missing_seeds_need_is_what_the_rule_would_take():
+    "Missing runs that score a hair over each need get their recipe chosen; a hair under either need, they do not."
+    rules = loco.recipe_rows()[1]
+    chosen = loco.choose(rules)
+    to_go = loco.seeds_to_go(rules, chosen)
+    assert len(to_go) and not to_go.recipe.isin([chosen]).any()
+    n = len(loco.SEEDS)
+    for r in to_go.itertuples():
+        done = int(r.seeds.split()[0])
+        def with_missing(ua, recall):  # the rules once the missing runs have scored `ua` and `recall` on average
+            mean = lambda have, new: ((done * have if done else 0.0) + (n - done) * new) / n
+            row = dict(seeds=f"{n} of {n}", seeds_mean_loco_ua=mean(r.seeds_mean_loco_ua, ua),
+                       seeds_mean_lowest_recall=mean(r.seeds_mean_lowest_recall, recall))
+            changed = rules.copy()
+            changed.loc[changed.recipe == r.recipe, list(row)] = list(row.values())
+            return loco.choose(changed)
+        ua, recall = r.needed_mean_loco_ua, r.needed_mean_lowest_recall
+        assert with_missing(ua + 1e-6, recall + 1e-6) == r.recipe
+        assert with_missing(ua - 1e-3, recall + 1e-6) == chosen
+        assert with_missing(ua + 1e-6, recall - 1e-3) == chosen
