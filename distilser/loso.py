@@ -59,7 +59,8 @@ class TrainingConfig:
     "The training recipe: every hyperparameter of `train_model`, the paper's values (Section III-D) by default."
     _argument_group_name = "training options (default: the paper's recipe)"  # their section of `--help`
     backbone: str = field(default=DISTILHUBERT_HUB_ID, metadata=dict(
-        help="hub id, local model directory, or offline:tiny|distilhubert|wav2vec2-base|melcnn (random weights)"))
+        help="hub id, local model directory (a trained checkpoint: trained further, head and all), or "
+             "offline:tiny|distilhubert|wav2vec2-base|melcnn (random weights)"))
     epochs: int = field(default=25, metadata=dict(help="most epochs (early stopping may end sooner)"))
     batch_size: int = field(default=16, metadata=dict(help="training clips per batch"))
     lr: float = field(default=5e-5, metadata=dict(help="peak learning rate of AdamW"))
