@@ -10,18 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser
 
 from .core import AROUSAL, FROM_SCRATCH_NOTE, LABELS, DistilserError, log, write_atomic
 from .data import CORPORA, NAMED_CORPORA, add_corpus_options, corpus_sources, load_corpora
 from .model import save_for_transformers
+from .preprocessing import CropCollator
 from .loso import (TrainingConfig, _check_settings, _environment, add_init_option, add_model_options,
                             check_unheard, model_overrides, predict, start_model, train_model, training_config)
 
 # %% auto #0
 __all__ = ['TEST_ONLY', 'SCORE_COLUMNS', 'loco_folds', 'validation_speakers', 'split_loco', 'corpus_scores', 'run_loco',
-           'loco_scores', 'loco_summary', 'plot_loco', 'loco_command', 'add_cli']
+           'loco_scores', 'loco_summary', 'plot_loco', 'loco_command', 'add_cli', 'adapt_batchnorm']
 
 # %% ../nbs/05a_loco.ipynb #4f3cb2fb
 TEST_ONLY = ('ravdess',) + tuple(k for k, c in NAMED_CORPORA.items() if not c.shippable)  # never trained on
@@ -181,3 +183,27 @@ def add_cli(subparsers):
     add_init_option(p)
     p.add_argument('--out', required=True, help='output directory (a rerun skips the folds finished there)')
     p.set_defaults(func=loco_command)
+
+# %% ../nbs/05a_loco.ipynb #ad4b0a02
+def adapt_batchnorm(model,                 # a trained PyTorch classifier with batch norm (e.g. the log-mel CNN)
+                    clips,                 # one source's preprocessed clips, unlabelled (`SERDataset.clip`)
+                    batch_size: int = 16,  # clips per batch, as in training
+                    seed: int = 0,         # the clips' order and where each batch is cut
+                   ):                      # `model`, adapted in place, in eval mode
+    """AdaBN: every batch-norm layer's running statistics re-estimated on `clips`, each batch normalised by its own
+    statistics as in training; the weights stay as they are. Whole batches only: fewer clips than that are refused."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms: raise DistilserError(f"{type(model).__name__} has no batch norm, so there is nothing to adapt")
+    if len(clips) < batch_size:
+        raise DistilserError(f"adapting needs at least {batch_size} clips of one source (one batch); got {len(clips)}")
+    order, cut = np.random.default_rng(seed).permutation(len(clips)), CropCollator(seed)
+    momenta = [m.momentum for m in norms]
+    model.eval()  # dropout off; only the batch norms run as in training
+    for m in norms: m.reset_running_stats(); m.momentum = None; m.train()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        for start in range(0, len(order) - batch_size + 1, batch_size):  # a last short batch would weigh as much
+            batch = cut([dict(input_values=np.asarray(clips[i], np.float32)) for i in order[start:start + batch_size]])
+            model(input_values=batch['input_values'].to(device))
+    for m, momentum in zip(norms, momenta): m.momentum = momentum
+    return model.eval()
