@@ -28,13 +28,13 @@ import pandas as pd
 
 from distilser.core import FROM_SCRATCH_NOTE, LABELS, write_atomic
 from distilser.data import REPO_ROOT, load_corpora
-from distilser.loco import adapt_batchnorm, corpus_scores
+from distilser.loco import TEST_ONLY, adapt_batchnorm, corpus_scores
 from distilser.loso import clip_logits, model_window
 from distilser.model import load_model
 from distilser.preprocessing import SERDataset
 
 from corpora import FOLDERS, TITLES  # where each corpus lies below --corpora, and its name
-from loco import CREMAD_ONLY, RECIPES, RERUNS, SEEDS, TARGETS
+from loco import CREMAD_ONLY, SEEDS, TARGETS, seed_runs
 
 # Declared 2026-12-05 (eighth session), before any adapted figure was computed: what the adaptation must do on the
 # training corpora for distilser to offer it.
@@ -50,13 +50,7 @@ RECORDS = RESULTS/"loco_runs"
 TWO_STAGE = ("pooled + per-clip log-mel mean removal, then fine-tuned on corpus-balanced draws with tempo change "
              "(6 epochs)")
 MULTI_CORPUS = "five-corpora-melcnn-v1"  # the shipped multi-corpus model: reported on the test-only corpora only
-TEST_ONLY = ["ravdess", "turev"]
 MODES = ["as trained", "adapted", "adapted on neutral clips"]
-
-
-def two_stage_runs() -> dict:
-    "Seed -> run folder of the two-stage recipe (seed 0 and its RERUNS)."
-    return {0: RECIPES[TWO_STAGE], **RERUNS[TWO_STAGE]}
 
 
 class TargetClips:
@@ -100,17 +94,17 @@ def fold_rows(runs: Path, clips: TargetClips) -> list[dict]:
     """Every two-stage fold model on the corpus its fold left out and on the test-only corpora, both ways; its
     score as trained must be the one its run recorded (the same model on the same clips)."""
     rows = []
-    for seed, run in two_stage_runs().items():
+    for seed, run in seed_runs(runs, TWO_STAGE).items():  # seed 0 and its reruns, each with a finished fold
         for target in TARGETS:
-            checkpoint = runs/run/f"fold_{target}"/"checkpoint"
+            checkpoint = run/f"fold_{target}"/"checkpoint"
             if not (checkpoint/"config.json").is_file():
                 print(f"{checkpoint}: not there (fold not run), left out"); continue
             model = load_model(checkpoint)
             for corpus in [target, *TEST_ONLY]:
                 got = score_ways(model, corpus, clips)
-                if corpus == target and abs(got[0]["ua"] - recorded_ua(run, target)) > 0.002:
+                if corpus == target and abs(got[0]["ua"] - recorded_ua(run.name, target)) > 0.002:
                     raise SystemExit(f"{checkpoint}: UA {got[0]['ua']:.3f} on {target}, but its run recorded "
-                                     f"{recorded_ua(run, target):.3f}: not the model that run tested")
+                                     f"{recorded_ua(run.name, target):.3f}: not the model that run tested")
                 rows += [dict(model=f"two stages, seed {seed}", family="two stages", seed=seed, fold=target, **r)
                          for r in got]
     return rows
