@@ -17,6 +17,7 @@ from .core import (LABELS, LABEL2ID, AROUSAL, RANDOM_WEIGHTS_NOTE, DistilserErro
 from .data import add_corpus_options, corpus_sources, load_corpora
 from .preprocessing import AudioError, load_clip
 from .export import ModelFileError, open_model
+from .int8_speed import cpu_label
 # matplotlib and seaborn (the `plot` extra) are imported by the functions that draw
 
 # %% auto #0
@@ -227,6 +228,7 @@ def evaluate(model,                           # a path for `open_model`, None fo
                    note=RANDOM_WEIGHTS_NOTE if model.is_random_weights else None, corpus=corpus,
                    cross_corpus=not seen, labels=list(LABELS), n_clips=len(preds),
                    window_seconds=model.window_seconds,
+                   cpu=cpu_label(),  # int8 arithmetic can differ between CPUs: the figures name the one that made them
                    clips_per_class=preds.label.value_counts().reindex(LABELS, fill_value=0).astype(int).to_dict(),
                    **ravdess_metrics(preds.label, preds.prediction), temperature=model.temperature,
                    **calibration,
@@ -271,6 +273,7 @@ def evaluate_command(args) -> int:
         certain = metrics["accuracy_when_certain"]
         print(f"uncertain below {metrics['min_confidence']:.0%}: {metrics['uncertain_share']:.0%} of the clips; the "
               f"others are right {'-' if certain is None else f'{certain:.1%}'} of the time")
+    print(f"scored {metrics['model']} on {metrics['cpu']}")
     print(f"{metrics['corpus']}: {metrics['n_clips']} clips{skipped} in {metrics['seconds']:.1f} s; wrote "
           f"metrics.json, predictions.csv, confusion.png, reliability.png and arousal.png to {args.out}")
     if metrics["random_weights"]: print(f"note: {RANDOM_WEIGHTS_NOTE}")

@@ -18,9 +18,10 @@ from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contr
 # reading an exported file (`OnnxClassifier`, `distilser analyze`) needs onnxruntime and numpy alone
 
 # %% auto #0
-__all__ = ['UNCALIBRATED', 'DEFAULT_MODEL', 'ModelFileError', 'QuantizationError', 'export_fp32', 'model_metadata',
-           'write_metadata', 'read_metadata', 'training_audio', 'calibration_and_guard', 'read_calibration',
-           'Classifier', 'OnnxClassifier', 'agreement', 'quantize_int8', 'CheckpointClassifier', 'shipped_models',
+__all__ = ['UNCALIBRATED', 'SAFE_WEIGHT_MAX', 'DEFAULT_MODEL', 'INT8_SIZE_SHARE', 'ModelFileError', 'QuantizationError',
+           'export_fp32', 'model_metadata', 'write_metadata', 'read_metadata', 'training_audio',
+           'calibration_and_guard', 'read_calibration', 'Classifier', 'OnnxClassifier', 'saturating_weights',
+           'agreement', 'quantize_int8', 'CheckpointClassifier', 'int8_ships', 'shipped_file', 'shipped_models',
            'open_model', 'export_onnx']
 
 # %% ../nbs/07_export.ipynb #420a1a8d
@@ -292,14 +293,28 @@ class ClipReader:
         return None if x is None else {'input_values': np.asarray(x, np.float32)[None]}
 
 def _static_int8(src, dst, calibration, exclude, cache) -> Path:
-    "One static QDQ pass of `src` to `dst`, per channel, uint8 activations and int8 weights, `exclude` left in float."
+    """One static QDQ pass of `src` to `dst`, per channel, uint8 activations and 7-bit int8 weights (`reduce_range`:
+    `saturating_weights` finds none), `exclude` left in float."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     with _quiet_quantizer():
         quantize_static(str(src), str(dst), ClipReader(calibration), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=list(QUANTIZED_OPS), nodes_to_exclude=list(exclude), per_channel=True,
+                        op_types_to_quantize=list(QUANTIZED_OPS), nodes_to_exclude=list(exclude), per_channel=True, reduce_range=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, calibration_cache_path=str(cache))
     return Path(dst)
+
+# %% ../nbs/07_export.ipynb #43ebd197
+SAFE_WEIGHT_MAX = 64  # 2 * 255 * 64 = 32,640 <= 32,767: no u8 x s8 pair sum saturates a 16-bit register
+
+def saturating_weights(path) -> list[str]:
+    """The int8 weight tensors of a QDQ ONNX file (initializers that a `DequantizeLinear` reads) holding a value outside
+    [-64, 64]: with uint8 activations, CPUs without VNNI may saturate their products' 16-bit pair sums."""
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(str(path)).graph
+    weights = {i.name: i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8}
+    return [n.input[0] for n in graph.node if n.op_type == 'DequantizeLinear' and n.input[0] in weights
+            and np.abs(numpy_helper.to_array(weights[n.input[0]]).astype(np.int16)).max() > SAFE_WEIGHT_MAX]
 
 # %% ../nbs/07_export.ipynb #2de4766a
 def agreement(reference_logits,       # logits `[len(clips), labels]` of the reference (fp32 ONNX or PyTorch)
@@ -364,10 +379,14 @@ def quantize_int8(fp32_path,                        # the fp32 ONNX file, with i
                 f"{out_path}: int8 agrees with fp32 on {reached['agreement']:.1%} of {len(guard)} guard clips, "
                 f"below the floor of {floor:.1%}, with {len(kept)} layers kept in float; lower --floor, raise "
                 f"--max-float, or pass --allow-below-floor to write it anyway")
+        if saturating := saturating_weights(q):  # the recipe's promise, checked on the file's own integers
+            raise QuantizationError(f"{out_path}: {len(saturating)} int8 weight tensors exceed +-{SAFE_WEIGHT_MAX} "
+                                    f"(e.g. {saturating[0]}): they can saturate on CPUs without VNNI")
         out_path.parent.mkdir(parents=True, exist_ok=True)
         onnx.save(onnx.load(str(q)), str(out_path))
     op = {n.name: n.op_type for n in graph.graph.node}
-    record = dict(recipe='static QDQ, per-channel int8 weights, uint8 activations, min/max calibration',
+    record = dict(recipe='static QDQ, per-channel 7-bit int8 weights, uint8 activations, min/max calibration',
+                  saturation_free=True,
                   calibration_clips=len(calibration), guard_clips=len(guard), floor=floor,
                   agreement=reached['agreement'], max_prob_diff=reached['max_prob_diff'],
                   always_float=[f'{n} ({op[n]})' for n in fixed], kept_float=[f'{n} ({op[n]})' for n in kept])
@@ -397,9 +416,26 @@ class CheckpointClassifier(Classifier):
         from distilser.loso import clip_logits
         return clip_logits(self.model, clips)
 
+INT8_SIZE_SHARE = 0.5  # int8 ships only where it at least halves the file: its size is the same on every CPU
+
+def int8_ships(int8, fp32) -> bool:
+    """The shipping rule: an int8 file runs by default when its weights cannot saturate on any CPU (its `quantization`
+    record, which `quantize_int8` writes after `saturating_weights`) and it is at most half of the fp32 file, or
+    when there is no fp32 file to run instead."""
+    if not Path(int8).is_file(): return False
+    if not Path(fp32).is_file(): return True
+    safe = json.loads(read_metadata(int8).get('quantization', '{}')).get('saturation_free', False)
+    return safe and Path(int8).stat().st_size <= INT8_SIZE_SHARE * Path(fp32).stat().st_size
+
+def shipped_file(model_dir) -> Path:
+    "The ONNX file a model folder (or `distilser export` directory) runs: `model.int8.onnx` where `int8_ships`, else `model.onnx`."
+    model_dir = Path(model_dir)
+    return model_dir/('model.int8.onnx' if int8_ships(model_dir/'model.int8.onnx', model_dir/'model.onnx') else 'model.onnx')
+
 def shipped_models() -> list[str]:
-    "The names of the models that ship inside the package: the folders of `models/` with an int8 ONNX file."
-    return sorted(p.parent.name for p in (Path(distilser.__file__).parent/'models').glob('*/model.int8.onnx'))
+    "The names of the models that ship inside the package: the folders of `models/` with a model card and an ONNX file."
+    return sorted(p.parent.name for p in (Path(distilser.__file__).parent/'models').glob('*/README.md')
+                  if shipped_file(p.parent).is_file())
 
 def open_model(path=None,                       # ONNX file, export or checkpoint directory, a shipped model's name,
                num_threads: int | None = None,  # or None: the default model. ONNX Runtime (or torch) threads
@@ -415,7 +451,7 @@ def open_model(path=None,                       # ONNX file, export or checkpoin
         raise ModelFileError(f"{path}: no such file or directory, nor a shipped model "
                              f"({', '.join(shipped_models()) or 'none in this installation'})")
     if path.is_file(): return OnnxClassifier(path, num_threads=num_threads)
-    if (path/'model.int8.onnx').is_file(): return OnnxClassifier(path/'model.int8.onnx', num_threads=num_threads)
+    if shipped_file(path).is_file(): return OnnxClassifier(shipped_file(path), num_threads=num_threads)
     config = path/'config.json'
     if config.is_file() and 'distilser_backbone' in json.loads(config.read_text()):
         return CheckpointClassifier(path, num_threads=num_threads)
@@ -424,11 +460,11 @@ def open_model(path=None,                       # ONNX file, export or checkpoin
 
 # %% ../nbs/07_export.ipynb #432bc3af
 def shipped_model_path(name: str) -> Path:
-    "The int8 ONNX file of the shipped model `name` (a folder of `models/`, inside the package with its model card)."
-    return Path(distilser.__file__).parent/'models'/name/'model.int8.onnx'
+    "The ONNX file the shipped model `name` runs (`shipped_file` of its folder of `models/`, beside its model card)."
+    return shipped_file(Path(distilser.__file__).parent/'models'/name)
 
 def default_model_path() -> Path:
-    "The int8 ONNX file of distilser's default model, shipped inside the package with its model card."
+    "The ONNX file distilser's default model runs, shipped inside the package with its model card."
     return shipped_model_path(DEFAULT_MODEL)
 
 # %% ../nbs/07_export.ipynb #539601cc

@@ -8,7 +8,8 @@ import argparse, json
 from pathlib import Path
 
 from .core import DistilserError
-from .export import DEFAULT_MODEL, read_calibration, read_metadata, shipped_models, shipped_model_path
+from .export import (DEFAULT_MODEL, read_calibration, read_metadata, shipped_file, shipped_models,
+                              shipped_model_path)
 
 # %% auto #0
 __all__ = ['card_metadata', 'headline_results', 'model_summary', 'format_summary', 'models_command', 'add_cli']
@@ -36,17 +37,19 @@ def headline_results(header: dict) -> list[dict]:
 
 # %% ../nbs/09d_shipped.ipynb #c35720a0
 def model_summary(model_dir) -> dict:
-    """What `distilser models` says of a model folder: name, data, languages, licence, int8 size, window, temperature
-    and results."""
+    """What `distilser models` says of a model folder: name, data, languages, licence, the file it runs (fp32 or
+    int8) and its size, window, temperature and results."""
     model_dir = Path(model_dir)
-    int8 = model_dir/'model.int8.onnx'
-    if not int8.is_file(): raise DistilserError(f'{int8}: missing (a shipped model is its int8 ONNX file and its card)')
-    header, meta = card_metadata(model_dir), read_metadata(int8)
+    onnx_file = shipped_file(model_dir)
+    if not onnx_file.is_file():
+        raise DistilserError(f'{model_dir}: no model.onnx or model.int8.onnx (a shipped model is its ONNX file and its card)')
+    header, meta = card_metadata(model_dir), read_metadata(onnx_file)
     return dict(name=model_dir.name, default=model_dir.name == DEFAULT_MODEL, description=meta.get('description', ''),
                 datasets=header.get('datasets') or [], languages=header.get('language') or [],
                 license=header.get('license_name') or header.get('license'),  # 'other' says its name
-                int8_mb=round(int8.stat().st_size / 1e6, 2),
-                window_seconds=float(meta['window_seconds']), temperature=read_calibration(meta, int8)['temperature'],
+                file=onnx_file.name, precision='int8' if 'quantization' in meta else 'fp32',
+                mb=round(onnx_file.stat().st_size / 1e6, 2), window_seconds=float(meta['window_seconds']),
+                temperature=read_calibration(meta, onnx_file)['temperature'],
                 results=headline_results(header))
 
 # %% ../nbs/09d_shipped.ipynb #45f8f279
@@ -55,7 +58,7 @@ def format_summary(s: dict) -> str:
     lines = [f"{s['name']}{' (default)' if s['default'] else ''}: {s['description']}",
              f"  data: {', '.join(s['datasets']) or 'not stated'} ({', '.join(s['languages']) or '?'}); "
              f"licence: {s['license'] or 'not stated'} (the card says what the data allows)",
-             f"  int8 ONNX {s['int8_mb']:.2f} MB, {s['window_seconds']:g} s windows, temperature {s['temperature']:g}"]
+             f"  {s['precision']} ONNX ({s['file']}) {s['mb']:.2f} MB, {s['window_seconds']:g} s windows, temperature {s['temperature']:g}"]
     lines += [f"  UA {r['ua']:.1f}% on {r['dataset']}: {r['split']}" for r in s['results']]
     return '\n'.join(lines)
 
@@ -70,7 +73,7 @@ def add_cli(subparsers):
     "Add `models` to the `distilser` command line."
     p = subparsers.add_parser('models', help='the models shipped inside distilser: data, licence, size, results',
                               description='List the shipped models (pick one with --model NAME), from their model '
-                                          'cards and int8 files.')
+                                          'cards and the ONNX files they run.')
     p.add_argument('--json', action='store_true', help='print the summaries as JSON')
     p.set_defaults(func=models_command)
     return p
