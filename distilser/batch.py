@@ -4,7 +4,7 @@
 
 # %% ../nbs/09b_batch.ipynb #3a6908fc
 from __future__ import annotations
-import argparse, csv, io, json, multiprocessing, os, signal, sys, tempfile, threading, time
+import argparse, csv, io, json, logging, multiprocessing, os, signal, sys, tempfile, threading, time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing, contextmanager
@@ -13,18 +13,21 @@ from pathlib import Path
 
 from tqdm import tqdm  # the text bar, in a notebook too: it is the command line's
 
-from .core import LABELS, DistilserError, lazy_module, log, pyplot
+from .core import LABELS, DistilserError, MissingExtraError, lazy_module, log, pyplot
 from .data import AUDIO_EXTENSIONS, UNDECODABLE_AUDIO, audio_files
 from .export import ModelFileError, open_model
 from .pipeline import NoteAnalysis, StreamingVAD, analyze_file, plot_timeline
 
 # %% auto #0
-__all__ = ['UNSUPPORTED_MAGIC', 'ROW_FIELDS', 'EARLIER_FIELDS', 'input_files', 'unsupported_format', 'error_reason',
-           'process_model', 'check_labels', 'available_cores', 'process_vad', 'figure_name', 'save_timeline',
-           'analyze_note', 'note_row', 'error_row', 'model_name', 'analyze_row', 'analyze_batch', 'fan_out',
-           'worker_threads', 'output_kind', 'format_row', 'drop_partial_line', 'csv_columns', 'read_rows',
+__all__ = ['UNSUPPORTED_MAGIC', 'ROW_FIELDS', 'EARLIER_FIELDS', 'RAY_INSTALL', 'LIST_SUFFIXES', 'input_files',
+           'unsupported_format', 'error_reason', 'process_model', 'check_labels', 'available_cores', 'process_vad',
+           'figure_name', 'save_timeline', 'analyze_note', 'note_row', 'error_row', 'model_name', 'analyze_row',
+           'fan_out', 'worker_threads', 'output_kind', 'format_row', 'drop_partial_line', 'csv_columns', 'read_rows',
            'recorded_paths', 'rewrite_results', 'output_lock', 'open_results', 'plot_template', 'figure_root',
-           'print_results', 'write_results', 'analyze_command', 'add_cli']
+           'print_results', 'write_results', 'analyze_command', 'add_cli', 'import_ray', 'is_uri', 'open_location',
+           'location_name', 'listed_paths', 'source_files', 'local_copy', 'located_row', 'analyze_batch', 'RowMaker',
+           'results_schema', 'partition_kind', 'partition_files', 'write_partition', 'read_partition', 'read_results',
+           'drop_error_rows', 'write_partitions', 'ray_rows', 'ray_cluster', 'ray_results', 'ray_command']
 
 # %% ../nbs/09b_batch.ipynb #0484b9bd
 pd = lazy_module('pandas')  # only the results table needs it: see `lazy_module`
@@ -164,10 +167,6 @@ def analyze_row(path,                          # an audio file
                            plot_root=plot_root)
     name = model_name(process_model(model, threads))
     return error_row(path, outcome, name) if isinstance(outcome, str) else note_row(outcome, name)
-
-def analyze_batch(batch, **options) -> pd.DataFrame:
-    "`analyze_row` over a batch with a `path` column (a dict of arrays or a DataFrame): for Ray Data's `map_batches`."
-    return pd.DataFrame([analyze_row(str(p), **options) for p in batch['path']], columns=ROW_FIELDS)
 
 # %% ../nbs/09b_batch.ipynb #bca109a4
 def _worker_init(parent: int):
@@ -428,6 +427,8 @@ def analyze_command(args) -> int:
     if args.workers < 1: raise DistilserError(f'--workers {args.workers}: needs at least 1')
     if args.min_confidence is not None and not 0 <= args.min_confidence <= 1:
         raise DistilserError(f'--min-confidence {args.min_confidence}: a probability, from 0 (never uncertain) to 1')
+    if args.engine == 'ray': return ray_command(args)
+    if args.address: raise DistilserError('--address is the Ray cluster of --engine ray: give both')
     process_model(args.model, args.threads)  # the model, checked in this process before any work
     files = input_files(args.inputs)
     if not files: return 2  # the warning said which folder had no audio
@@ -448,9 +449,11 @@ def add_cli(subparsers):
                               description="Find the speech in each file, classify it in the model's windows and give "
                                           "one emotion per file: a summary each, or one row each appended to --out.")
     p.add_argument('inputs', nargs='+', metavar='INPUT', help='audio files (any format soundfile reads, any rate, mono '
-                   'or stereo, any length) or folders, searched recursively for audio files')
+                   'or stereo, any length) or folders, searched recursively for audio files; with --engine ray also '
+                   'CSV or Parquet lists of paths, and URIs (file://, s3://, gs://)')
     p.add_argument('--out', metavar='RESULTS', help='append one row per file to RESULTS (.csv or .jsonl) as each '
-                   'finishes; a rerun with the same RESULTS skips the files already in it')
+                   'finishes; a rerun with the same RESULTS skips the files already in it. With --engine ray, a folder '
+                   '(or URI) of Parquet partitions (CSV ones when its name ends in .csv)')
     p.add_argument('--model', metavar='MODEL', help="model.onnx / model.int8.onnx, the directory of `distilser export` "
                    "(its int8 model), or a checkpoint directory (default: distilser's default model)")
     p.add_argument('--workers', type=int, default=1, metavar='N', help='analyse in N processes (default 1)')
@@ -470,4 +473,281 @@ def add_cli(subparsers):
     p.add_argument('--hop', type=float, default=None, metavar='SECONDS',
                    help='window hop (default: the window length, no overlap)')
     p.add_argument('--batch-size', type=int, default=8, metavar='N', help='windows per model call')
+    p.add_argument('--engine', choices=['local', 'ray'], default='local',
+                   help=f'local: this machine\'s processes (--workers); ray: Ray Data on a cluster, every CPU of it '
+                        f'({RAY_INSTALL})')
+    p.add_argument('--address', metavar='ADDRESS', help='the Ray cluster to run on, e.g. 10.0.0.5:6379 (default: the '
+                   'one RAY_ADDRESS names, else a new one on this machine)')
     p.set_defaults(func=analyze_command)
+
+# %% ../nbs/09b_batch.ipynb #9094baf5
+RAY_INSTALL = 'pip install "distilser[ray]"'
+
+def import_ray():
+    "Ray with Ray Data, or `MissingExtraError` in one line that names the install."
+    try: import ray, ray.data  # noqa: F401
+    except ImportError:
+        raise MissingExtraError(f'--engine ray needs ray, which this installation lacks: {RAY_INSTALL}') from None
+    return ray
+
+# %% ../nbs/09b_batch.ipynb #cb30f75c
+def is_uri(location) -> bool: return '://' in str(location)
+
+def open_location(location):
+    """(`pyarrow.fs` file system, path in it) of a local path or a URI that `pyarrow.fs` opens (`file://`, `s3://`,
+    `gs://`, ...); a local one as an absolute path."""
+    from pyarrow import fs
+    if not is_uri(location): return fs.LocalFileSystem(), os.path.abspath(location)
+    try: filesystem, path = fs.FileSystem.from_uri(str(location))
+    except (ValueError, OSError) as e: raise DistilserError(f'{location}: cannot open it ({e})') from None
+    return filesystem, path
+
+def location_name(filesystem, path) -> str:
+    "How rows name the file `path` of `filesystem`: a local file by its absolute path, any other by its URI."
+    from pyarrow import fs
+    if isinstance(filesystem, fs.LocalFileSystem): return os.path.normpath(path)  # `notes/../notes/a.wav`: once
+    return f"{filesystem.type_name}://{path}"
+
+# %% ../nbs/09b_batch.ipynb #793e9239
+LIST_SUFFIXES = ('.csv', '.parquet')  # a SOURCE file with one of these names is a list of paths
+
+def listed_paths(filesystem, path) -> list[str]:
+    """The paths in the CSV or Parquet list at `path`: its `path` column (or its first); relative ones from the list's
+    folder."""
+    with filesystem.open_input_file(path) as f:
+        table = pd.read_parquet(f) if path.lower().endswith('.parquet') else pd.read_csv(f, dtype=str)
+    column = table['path'] if 'path' in table else table.iloc[:, 0]
+    folder = path.rsplit('/', 1)[0] if '/' in path else ''
+    return [p if is_uri(p) or p.startswith('/') else f'{folder}/{p}' for p in column.dropna().astype(str)]
+
+def source_files(sources) -> list[str]:
+    """The files that SOURCEs name, each once: a folder searched recursively for audio names (as `input_files` does), a
+    CSV or Parquet list of paths, or an audio file; each a local path or a `pyarrow.fs` URI. Local files by absolute
+    path, others by URI."""
+    from pyarrow import fs
+    found = []
+    for source in map(str, sources):
+        filesystem, path = open_location(source)
+        info = filesystem.get_file_info(path)
+        if info.type == fs.FileType.NotFound: raise DistilserError(f'{source}: no such file or folder')
+        if isinstance(filesystem, fs.LocalFileSystem) and info.type == fs.FileType.Directory:
+            found += [os.path.abspath(f) for f in input_files([path])]
+        elif info.type == fs.FileType.Directory:
+            infos = filesystem.get_file_info(fs.FileSelector(path, recursive=True))
+            found += sorted(location_name(filesystem, i.path) for i in infos if i.type == fs.FileType.File
+                            and Path(i.path).suffix.lower() in AUDIO_EXTENSIONS
+                            and not any(p.startswith('.') for p in i.path[len(path):].split('/')))
+        elif path.lower().endswith(LIST_SUFFIXES):
+            found += [p if is_uri(p) else location_name(filesystem, p) for p in listed_paths(filesystem, path)]
+        else: found.append(location_name(filesystem, path))
+    return list(dict.fromkeys(p.removeprefix('file://') if p.startswith('file:///') else p for p in found))
+
+# %% ../nbs/09b_batch.ipynb #1c175650
+@contextmanager
+def local_copy(location):
+    "A local path to the audio at `location`: itself if it is local; else a temporary copy (same suffix), removed after."
+    if not is_uri(location): yield location; return
+    filesystem, path = open_location(location)
+    fd, tmp = tempfile.mkstemp(suffix=Path(path).suffix)
+    try:
+        with os.fdopen(fd, 'wb') as out, filesystem.open_input_stream(path) as f:
+            while block := f.read(1 << 20): out.write(block)
+        yield tmp
+    finally: os.unlink(tmp)
+
+def located_row(location, **options) -> dict:
+    "`analyze_row` of a local file or of one a URI names (read through `local_copy`); the row names `location`."
+    try:
+        with local_copy(location) as path: row = analyze_row(path, **options)
+    except OSError as e:  # the store could not give the file: its row says so, as for a missing local file
+        row = error_row(location, f'cannot read it ({(str(e).splitlines() or [type(e).__name__])[0]})',
+                        model_name(process_model(options.get('model'), options.get('threads'))))
+    return row | dict(path=location)
+
+# %% ../nbs/09b_batch.ipynb #ed18ab5e
+def analyze_batch(batch, **options) -> pd.DataFrame:
+    """The rows of a batch with a `path` column (a dict of arrays or a DataFrame), each made by `located_row`: for Ray
+    Data's `map_batches`."""
+    return pd.DataFrame([located_row(str(p), **options) for p in batch['path']], columns=ROW_FIELDS)
+
+class RowMaker:
+    "A Ray actor: the model opened once in its worker process, then the rows of each batch of paths (`analyze_batch`)."
+    def __init__(self, **options): self.options = options; process_model(options.get('model'), options.get('threads'))
+    def __call__(self, batch): return analyze_batch(batch, **self.options)
+
+# %% ../nbs/09b_batch.ipynb #13e3f579
+def results_schema():
+    "The types of `ROW_FIELDS` in Parquet partitions (and CSV ones, read back), whatever a partition holds."
+    import pyarrow as pa
+    types = dict(path=pa.string(), emotion=pa.string(), uncertain=pa.bool_(), arousal=pa.string(), windows=pa.int64(),
+                 model=pa.string(), error=pa.string())
+    return pa.schema([(f, types.get(f, pa.float64())) for f in ROW_FIELDS])
+
+def partition_kind(out) -> str:
+    "'csv' or 'parquet': the partitions of the output folder `out`, from its name (`notes.csv/`: CSV)."
+    return 'csv' if str(out).rstrip('/').lower().endswith('.csv') else 'parquet'
+
+# %% ../nbs/09b_batch.ipynb #16d69e6d
+def partition_files(out) -> list[str]:
+    "The partitions in the output folder `out`, sorted (not the hidden temporary files of a partition being written)."
+    from pyarrow import fs
+    filesystem, root = open_location(out)
+    if filesystem.get_file_info(root).type == fs.FileType.NotFound: return []
+    suffix = '.' + partition_kind(out)
+    return sorted(i.path for i in filesystem.get_file_info(fs.FileSelector(root))
+                  if i.base_name.startswith('part-') and i.base_name.endswith(suffix))
+
+def write_partition(out, name: str, rows: list[dict]) -> str:
+    """Write `rows` as the partition `name` of the output folder `out`, atomically: on a local disk to a hidden
+    temporary file renamed to `name`; in an object store in one upload, which readers see whole or not at all."""
+    import pyarrow as pa, pyarrow.parquet as pq
+    from pyarrow import fs
+    filesystem, root = open_location(out)
+    filesystem.create_dir(root, recursive=True)
+    final, local = f'{root}/{name}', isinstance(filesystem, fs.LocalFileSystem)
+    target = f'{root}/.{name}.{os.getpid()}.tmp' if local else final
+    try:
+        with filesystem.open_output_stream(target) as f:
+            if partition_kind(out) == 'csv': f.write(_encode(','.join(ROW_FIELDS) + '\n' + ''.join(format_row(r, 'csv') for r in rows)))
+            else: pq.write_table(pa.Table.from_pylist(rows, schema=results_schema()), f)
+        if local: os.replace(target, final)
+    except BaseException:
+        if local: Path(target).unlink(missing_ok=True)
+        raise
+    return final
+
+# %% ../nbs/09b_batch.ipynb #3987c5bd
+def read_partition(out, file):
+    "The rows of the partition `file` of the output folder `out`, as a `pyarrow.Table` of `results_schema`."
+    import pyarrow.csv as pacsv, pyarrow.parquet as pq
+    filesystem, _ = open_location(out)
+    schema = results_schema()
+    if partition_kind(out) == 'parquet': return pq.read_table(file, filesystem=filesystem, schema=schema)
+    with filesystem.open_input_stream(file) as f:
+        return pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True,
+                                                                      include_columns=ROW_FIELDS))
+
+def read_results(out) -> pd.DataFrame:
+    "Every row of the output folder `out` (every partition), in `ROW_FIELDS` order; empty when there is none."
+    import pyarrow as pa
+    tables = [read_partition(out, f) for f in partition_files(out)]
+    return (pa.concat_tables(tables) if tables else results_schema().empty_table()).to_pandas()
+
+# %% ../nbs/09b_batch.ipynb #16e91524
+def drop_error_rows(out, paths: set, model: str) -> int:
+    """Take out of the output folder `out` the rows of `model` that ended in an error for the files in `paths`, each
+    partition that has some written again without them (or deleted when nothing is left); how many went."""
+    filesystem, _ = open_location(out)
+    dropped = 0
+    for file in partition_files(out):
+        table = read_partition(out, file)
+        rows = table.to_pylist()
+        keep = [r for r in rows if not (r['error'] and r['model'] == model and r['path'] in paths)]
+        if len(keep) == len(rows): continue
+        dropped += len(rows) - len(keep)
+        if keep: write_partition(out, file.rsplit('/', 1)[-1], keep)
+        else: filesystem.delete_file(file)
+    return dropped
+
+# %% ../nbs/09b_batch.ipynb #acb844a7
+def write_partitions(batches,     # tables of rows (`ROW_FIELDS`) as they finish: pandas or pyarrow
+                     out,         # the output folder (local or a URI)
+                     written=(),  # the paths written already: a row of one of them is not written again
+                     on_row=lambda row: None,  # called with each row written
+                    ) -> int:
+    "Write each batch of rows as a partition of `out` as it comes, each path once; how many rows were written."
+    run, seen, n = f'{time.strftime("%Y%m%dT%H%M%S")}-{os.urandom(3).hex()}', set(written), 0
+    for k, batch in enumerate(batches):
+        rows = batch.to_dict('records') if hasattr(batch, 'to_dict') else batch.to_pylist()
+        rows = [dict.fromkeys(ROW_FIELDS) | {f: _plain(r[f]) for f in ROW_FIELDS} for r in rows
+                if r['path'] not in seen]
+        if not rows: continue
+        write_partition(out, f'part-{run}-{k:06d}.{partition_kind(out)}', rows)
+        for r in rows: seen.add(r['path']); on_row(r)
+        n += len(rows)
+    return n
+
+def _plain(value):
+    "A cell as Python has it: None for a missing value (pandas' NaN or NA), plain numbers for numpy's."
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA: return None
+    return value.item() if hasattr(value, 'item') else value
+
+# %% ../nbs/09b_batch.ipynb #aef27885
+def ray_rows(paths, options: dict, cpus: int):
+    """The rows of `paths` from Ray Data as they finish: an actor pool of up to `cpus` actors (`RowMaker`, one CPU
+    each) on the running cluster, in batches small enough to spread over it."""
+    ray = import_ray()
+    batch = max(1, min(64, -(-len(paths) // (8 * cpus))))  # 8 batches per CPU at least, at most 64 files each
+    ds = ray.data.from_items([{'path': p} for p in paths], override_num_blocks=-(-len(paths) // batch))
+    rows = ds.map_batches(RowMaker, fn_constructor_kwargs=options, batch_size=batch, batch_format='pandas',
+                          num_cpus=1, compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus))
+    return rows.iter_batches(batch_size=None, batch_format='pandas')
+
+# %% ../nbs/09b_batch.ipynb #4a01e6e2
+@contextmanager
+def ray_cluster(address: str | None = None):
+    "Connected to the Ray cluster at `address` (None: a new one on this machine) for the block; the (nodes, CPUs)."
+    ray = import_ray()
+    os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')  # no reports sent anywhere
+    started = not ray.is_initialized()
+    if started:
+        try: ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=False,
+                      logging_level='WARNING', configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise DistilserError(f"--address {address}: no Ray cluster there ({(str(e).splitlines() or [''])[0]})") from None
+    if not log.isEnabledFor(logging.INFO):  # without --verbose: Ray Data's progress bar, not its log lines
+        logging.getLogger('ray.data').setLevel(logging.WARNING)
+    try:
+        nodes = [n for n in ray.nodes() if n['Alive'] and n['Resources'].get('CPU')]
+        yield len(nodes), int(ray.cluster_resources().get('CPU', 1))
+    finally:
+        if started: ray.shutdown()
+
+# %% ../nbs/09b_batch.ipynb #4133f79c
+def ray_results(files, args, options) -> int:
+    """`--engine ray`: the rows of the `files` not in the output folder yet (for this model) from Ray Data, written
+    as partitions as they finish; a line on what was done."""
+    model = process_model(args.model, args.threads)
+    name = model_name(model)
+    done = read_results(args.out)
+    if args.retry_errors and (n := drop_error_rows(args.out, set(files), name)):
+        log.warning('%s: took out %d row%s that ended in an error, to analyse %s again', args.out, n, 's' * (n > 1),
+                    'their files' if n > 1 else 'its file')
+        done = read_results(args.out)
+    written = set(done.path[done.model == name])  # keyed by path and model
+    todo = [f for f in files if f not in written]
+    counts, where = Counter(), ''
+    def count(row):
+        counts['failed' if row['error'] else 'analysed'] += 1
+        if row['error']: print(f"{row['path']}: {row['error']}", file=sys.stderr)
+    if todo:
+        connect = time.perf_counter()
+        with ray_cluster(args.address) as (nodes, cpus):
+            start = time.perf_counter()
+            write_partitions(ray_rows(todo, options | dict(threads=args.threads or 1), cpus), args.out, written, count)
+            seconds = time.perf_counter() - start
+        where = (f"; {len(todo) / seconds:.1f} files/s on {nodes} node{'s' * (nodes > 1)} ({cpus} CPUs), the "
+                 f"cluster's start or connection apart ({start - connect:.1f} s)")
+    print(f"{args.out}: {counts['analysed']} files analysed, {counts['failed']} could not be (their rows say why), "
+          f"{len(files) - len(todo)} were there already{where}")
+    return 2 if todo and not counts['analysed'] else 0
+
+# %% ../nbs/09b_batch.ipynb #5dffec0c
+def ray_command(args) -> int:
+    """`distilser analyze --engine ray`: Ray there, the options and the model checked, the output folder locked (on a
+    local disk) before any audio is read; then `ray_results`."""
+    import_ray()
+    if not args.out: raise DistilserError('--engine ray writes its rows to a folder of partitions: give --out FOLDER')
+    for option, given in [('--json', args.json), ('--plot', args.plot), ('--workers', args.workers != 1)]:
+        if given: raise DistilserError(f"{option} is the local engine's; --engine ray uses every CPU of the cluster "
+                                       "and writes to --out")
+    if args.model and not is_uri(args.model): args.model = os.path.abspath(args.model)  # the workers' folder is not ours
+    process_model(args.model, args.threads)  # the model, checked in this process before any work
+    files = source_files(args.inputs)
+    if not files: log.warning('%s: no audio files there', ' '.join(map(str, args.inputs))); return 2
+    options = dict(model=args.model, hop_seconds=args.hop, batch_size=args.batch_size,
+                   min_confidence=args.min_confidence)
+    if is_uri(args.out): return ray_results(files, args, options)
+    if os.path.isfile(args.out): raise DistilserError(f'{args.out}: is a file; --engine ray writes a folder of partitions')
+    _output_folder(Path(args.out) / 'part')  # the folder created, or one line on why it cannot be
+    with output_lock(args.out): return ray_results(files, args, options)
