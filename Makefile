@@ -18,7 +18,7 @@ $(STAMP): settings.ini setup.py
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip 'setuptools<80' wheel
 	$(PIP) install -q torch==2.14.1 torchaudio==2.11.0
-	$(PIP) install -q -e '.[train,pte,listen,whisper,dev]'
+	$(PIP) install -q -e '.[train,pte,listen,whisper,ray,dev]'
 	touch $(STAMP)
 
 export: setup

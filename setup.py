@@ -27,7 +27,7 @@ lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
 # the plain install classifies audio with ONNX Runtime; `train` adds torch and the rest, `plot` the figures alone
 extras = {name: shlex.split(cfg.get(f'{name}_requirements', ''))
-          for name in ('train', 'plot', 'bench', 'pte', 'listen', 'whisper')}
+          for name in ('train', 'plot', 'bench', 'pte', 'listen', 'whisper', 'ray')}
 
 package_data = dict()
 pkg_data = cfg.get('package_data', None)
