@@ -480,7 +480,7 @@ def add_cli(subparsers):
                    'one RAY_ADDRESS names, else a new one on this machine)')
     p.set_defaults(func=analyze_command)
 
-# %% ../nbs/09b_batch.ipynb #9094baf5
+# %% ../nbs/09b_batch.ipynb #5347caac
 RAY_INSTALL = 'pip install "distilser[ray]"'
 
 def import_ray():
@@ -490,7 +490,7 @@ def import_ray():
         raise MissingExtraError(f'--engine ray needs ray, which this installation lacks: {RAY_INSTALL}') from None
     return ray
 
-# %% ../nbs/09b_batch.ipynb #cb30f75c
+# %% ../nbs/09b_batch.ipynb #9af2294a
 def is_uri(location) -> bool: return '://' in str(location)
 
 def open_location(location):
@@ -508,7 +508,7 @@ def location_name(filesystem, path) -> str:
     if isinstance(filesystem, fs.LocalFileSystem): return os.path.normpath(path)  # `notes/../notes/a.wav`: once
     return f"{filesystem.type_name}://{path}"
 
-# %% ../nbs/09b_batch.ipynb #793e9239
+# %% ../nbs/09b_batch.ipynb #265dcf13
 LIST_SUFFIXES = ('.csv', '.parquet')  # a SOURCE file with one of these names is a list of paths
 
 def listed_paths(filesystem, path) -> list[str]:
@@ -529,7 +529,6 @@ def source_files(sources) -> list[str]:
     for source in map(str, sources):
         filesystem, path = open_location(source)
         info = filesystem.get_file_info(path)
-        if info.type == fs.FileType.NotFound: raise DistilserError(f'{source}: no such file or folder')
         if isinstance(filesystem, fs.LocalFileSystem) and info.type == fs.FileType.Directory:
             found += [os.path.abspath(f) for f in input_files([path])]
         elif info.type == fs.FileType.Directory:
@@ -539,10 +538,10 @@ def source_files(sources) -> list[str]:
                             and not any(p.startswith('.') for p in i.path[len(path):].split('/')))
         elif path.lower().endswith(LIST_SUFFIXES):
             found += [p if is_uri(p) else location_name(filesystem, p) for p in listed_paths(filesystem, path)]
-        else: found.append(location_name(filesystem, path))
+        else: found.append(location_name(filesystem, path))  # a file, or nothing: its row will say so
     return list(dict.fromkeys(p.removeprefix('file://') if p.startswith('file:///') else p for p in found))
 
-# %% ../nbs/09b_batch.ipynb #1c175650
+# %% ../nbs/09b_batch.ipynb #4a21144f
 @contextmanager
 def local_copy(location):
     "A local path to the audio at `location`: itself if it is local; else a temporary copy (same suffix), removed after."
@@ -564,7 +563,7 @@ def located_row(location, **options) -> dict:
                         model_name(process_model(options.get('model'), options.get('threads'))))
     return row | dict(path=location)
 
-# %% ../nbs/09b_batch.ipynb #ed18ab5e
+# %% ../nbs/09b_batch.ipynb #b0b0c20c
 def analyze_batch(batch, **options) -> pd.DataFrame:
     """The rows of a batch with a `path` column (a dict of arrays or a DataFrame), each made by `located_row`: for Ray
     Data's `map_batches`."""
@@ -575,7 +574,7 @@ class RowMaker:
     def __init__(self, **options): self.options = options; process_model(options.get('model'), options.get('threads'))
     def __call__(self, batch): return analyze_batch(batch, **self.options)
 
-# %% ../nbs/09b_batch.ipynb #13e3f579
+# %% ../nbs/09b_batch.ipynb #a1c605ec
 def results_schema():
     "The types of `ROW_FIELDS` in Parquet partitions (and CSV ones, read back), whatever a partition holds."
     import pyarrow as pa
@@ -587,7 +586,7 @@ def partition_kind(out) -> str:
     "'csv' or 'parquet': the partitions of the output folder `out`, from its name (`notes.csv/`: CSV)."
     return 'csv' if str(out).rstrip('/').lower().endswith('.csv') else 'parquet'
 
-# %% ../nbs/09b_batch.ipynb #16d69e6d
+# %% ../nbs/09b_batch.ipynb #b2e31ee3
 def partition_files(out) -> list[str]:
     "The partitions in the output folder `out`, sorted (not the hidden temporary files of a partition being written)."
     from pyarrow import fs
@@ -616,7 +615,7 @@ def write_partition(out, name: str, rows: list[dict]) -> str:
         raise
     return final
 
-# %% ../nbs/09b_batch.ipynb #3987c5bd
+# %% ../nbs/09b_batch.ipynb #69a8e72a
 def read_partition(out, file):
     "The rows of the partition `file` of the output folder `out`, as a `pyarrow.Table` of `results_schema`."
     import pyarrow.csv as pacsv, pyarrow.parquet as pq
@@ -633,7 +632,7 @@ def read_results(out) -> pd.DataFrame:
     tables = [read_partition(out, f) for f in partition_files(out)]
     return (pa.concat_tables(tables) if tables else results_schema().empty_table()).to_pandas()
 
-# %% ../nbs/09b_batch.ipynb #16e91524
+# %% ../nbs/09b_batch.ipynb #c91d1377
 def drop_error_rows(out, paths: set, model: str) -> int:
     """Take out of the output folder `out` the rows of `model` that ended in an error for the files in `paths`, each
     partition that has some written again without them (or deleted when nothing is left); how many went."""
@@ -649,7 +648,7 @@ def drop_error_rows(out, paths: set, model: str) -> int:
         else: filesystem.delete_file(file)
     return dropped
 
-# %% ../nbs/09b_batch.ipynb #acb844a7
+# %% ../nbs/09b_batch.ipynb #07b5f750
 def write_partitions(batches,     # tables of rows (`ROW_FIELDS`) as they finish: pandas or pyarrow
                      out,         # the output folder (local or a URI)
                      written=(),  # the paths written already: a row of one of them is not written again
@@ -672,7 +671,7 @@ def _plain(value):
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA: return None
     return value.item() if hasattr(value, 'item') else value
 
-# %% ../nbs/09b_batch.ipynb #aef27885
+# %% ../nbs/09b_batch.ipynb #83397ed8
 def ray_rows(paths, options: dict, cpus: int):
     """The rows of `paths` from Ray Data as they finish: an actor pool of up to `cpus` actors (`RowMaker`, one CPU
     each) on the running cluster, in batches small enough to spread over it."""
@@ -683,7 +682,7 @@ def ray_rows(paths, options: dict, cpus: int):
                           num_cpus=1, compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus))
     return rows.iter_batches(batch_size=None, batch_format='pandas')
 
-# %% ../nbs/09b_batch.ipynb #4a01e6e2
+# %% ../nbs/09b_batch.ipynb #9c4c1ff8
 @contextmanager
 def ray_cluster(address: str | None = None):
     "Connected to the Ray cluster at `address` (None: a new one on this machine) for the block; the (nodes, CPUs)."
@@ -703,7 +702,7 @@ def ray_cluster(address: str | None = None):
     finally:
         if started: ray.shutdown()
 
-# %% ../nbs/09b_batch.ipynb #4133f79c
+# %% ../nbs/09b_batch.ipynb #69af1bc2
 def ray_results(files, args, options) -> int:
     """`--engine ray`: the rows of the `files` not in the output folder yet (for this model) from Ray Data, written
     as partitions as they finish; a line on what was done."""
@@ -732,7 +731,7 @@ def ray_results(files, args, options) -> int:
           f"{len(files) - len(todo)} were there already{where}")
     return 2 if todo and not counts['analysed'] else 0
 
-# %% ../nbs/09b_batch.ipynb #5dffec0c
+# %% ../nbs/09b_batch.ipynb #746c7a3a
 def ray_command(args) -> int:
     """`distilser analyze --engine ray`: Ray there, the options and the model checked, the output folder locked (on a
     local disk) before any audio is read; then `ray_results`."""
