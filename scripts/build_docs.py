@@ -22,7 +22,10 @@ nbs/sidebar.yml in notebook order); nbs/_quarto.yml is a link to it, the one pla
    `_docs/web/` (`distilser.web.write_web_assets`, which tests/test_web.py uses too): the chapter `web.html` loads
    them from the site itself.
 
-Usage: `python scripts/build_docs.py [--n_workers 2] [--timeout 600] [--no-readme]`  (`make docs` runs it).
+Usage: `python scripts/build_docs.py [--n_workers 2] [--timeout 600] [--no-readme] [--only NB.ipynb ...]`
+(`make docs` runs it). `--only index.ipynb` rewrites README.md and the home page, executing only that notebook: the
+other pages show their notebook's source without running any cell (no outputs, no API documentation), and the site
+gets no `.built` stamp, so tests/test_docs.py still builds the whole site before it checks it.
 """
 from __future__ import annotations
 
@@ -48,15 +51,17 @@ STAMP = '.built'  # written last, so that its presence means the whole site buil
 
 
 # ---------------------------------------------------------------- 1+2: execute and process each notebook
-def run_isolated(path: Path, cache: Path, timeout: float) -> dict:
-    "docs_exec.py's `process_notebook(path)` in a fresh process: no notebook sees another's imports or global state"
+def run_isolated(path: Path, cache: Path, timeout: float, execute: bool = True) -> dict:
+    """docs_exec.py's `process_notebook(path, execute)` in a fresh process: no notebook sees another's imports or
+    global state"""
     out = cache / (path.stem + '.page.json')
     out.unlink(missing_ok=True)
     def failed(why):  # the process died, hung or was killed: the page shows why
         return dict(src=path.name, href=page_name(path), title=path.stem, description='', nb=None,
                     error=f'{path}: {why}', seconds=0.0)
     # faulthandler: a crash in compiled code (exit -11) still prints the Python stack it happened in
-    command = [sys.executable, '-X', 'faulthandler', str(Path(__file__).with_name('docs_exec.py')), str(path), str(out)]
+    command = [sys.executable, '-X', 'faulthandler', str(Path(__file__).with_name('docs_exec.py')), str(path), str(out),
+               *([] if execute else ['--no-exec'])]
     try: r = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired: return failed(f'still running after {timeout:.0f} s, stopped')
     if r.returncode or not out.exists():
@@ -281,20 +286,27 @@ def write_readme(page, root: Path):
     (root / 'README.md').write_text(head + re.sub(r'\n{3,}', '\n\n', body).strip() + '\n')
 
 
-def build(n_workers: int = 2, timeout: float = 600, readme: bool = True) -> int:
-    "Execute every notebook, write `_docs/` and README.md; 0 when every notebook ran, else 1 (pages still written)"
+def build(n_workers: int = 2, timeout: float = 600, readme: bool = True, only: list | None = None) -> int:
+    """Execute every notebook (`only`: the notebooks named; the others' pages show their source, no cell run),
+    write `_docs/` and README.md; 0 when every notebook executed ran, else 1 (pages still written)"""
     cfg = get_config()
     nbs = cfg.nbs_path
     config = site_config(cfg.config_path, nbs)  # rewrites nbs/nbdev.yml and nbs/sidebar.yml: the clock starts after
     names, web = sidebar_notebooks(config), config['website']
+    unknown = sorted(set(only or []) - set(names))
+    if unknown: sys.exit(f"docs: --only {' '.join(unknown)}: not in the site's sidebar ({', '.join(names)})")
     out = cfg.config_path / config['project']['output-dir']  # nbdev moves Quarto's output folder to the top level
     started = time.time()
-    print(f'executing {len(names)} notebooks with {n_workers} workers', flush=True)
+    run = [n for n in names if only is None or n in only]
+    print(f'executing {len(run)} of {len(names)} notebooks with {n_workers} workers'
+          + ('' if only is None else ', the others shown without running a cell'), flush=True)
     cache = cfg.config_path / '_proc'  # nbdev's build cache (gitignored)
     cache.mkdir(exist_ok=True)
     with ThreadPoolExecutor(n_workers) as pool:  # threads only wait: each notebook runs in its own process
-        pages = list(pool.map(lambda n: run_isolated(nbs / n, cache, timeout), names))
-    for p in pages: print(f"{p['seconds']:7.1f}s  {p['src']}{'  FAILED' if p['error'] else ''}", flush=True)
+        pages = list(pool.map(lambda n: run_isolated(nbs / n, cache, timeout, execute=n in run), names))
+    for p in pages:
+        state = '  FAILED' if p['error'] else '' if p['src'] in run else '  (not executed)'
+        print(f"{p['seconds']:7.1f}s  {p['src']}{state}", flush=True)
     site = dict(title=web['title'], description=web.get('description', ''), repo_url=web['repo-url'], pages=pages,
                 css=site_css(config, nbs), url=web['site-url'].rstrip('/'), root=cfg.config_path)
     shutil.rmtree(out, ignore_errors=True)
@@ -302,16 +314,18 @@ def build(n_workers: int = 2, timeout: float = 600, readme: bool = True) -> int:
     for p in pages: (out / p['href']).write_text(render_page(p, pages, site, nbs), encoding='utf-8')
     try: write_web_assets(out)
     except DistilserError as e: sys.exit(f'docs: {e}')
-    index = next((p for p in pages if p['src'] == cfg.readme_nb and not p['error']), None)
+    index = next((p for p in pages if p['src'] == cfg.readme_nb and p['src'] in run and not p['error']), None)
     if readme and index: write_readme(index, cfg.config_path)
     failed = [p for p in pages if p['error']]
     for p in failed: sys.stderr.write(p['error'] + '\n')
     if failed:
         print(f"docs: {len(failed)} notebook(s) failed: {', '.join(p['src'] for p in failed)}", file=sys.stderr)
         return 1
-    (out / STAMP).write_text('\n'.join(p['href'] for p in pages) + '\n')
-    os.utime(out / STAMP, (started, started))  # a notebook edited during the build is newer than the site
-    print(f'docs: {len(pages)} pages in {out}/' + (' and README.md' if readme and index else ''))
+    if only is None:  # the stamp says that every notebook ran: a partial site never carries it
+        (out / STAMP).write_text('\n'.join(p['href'] for p in pages) + '\n')
+        os.utime(out / STAMP, (started, started))  # a notebook edited during the build is newer than the site
+    print(f'docs: {len(pages)} pages in {out}/' + (' and README.md' if readme and index else '')
+          + ('' if only is None else f" ({len(run)} executed: {', '.join(run)}; not a full build, no {STAMP} stamp)"))
     return 0
 
 
@@ -320,4 +334,7 @@ if __name__ == '__main__':
     ap.add_argument('--n_workers', type=int, default=2, help='notebooks executed in parallel (default 2)')
     ap.add_argument('--timeout', type=float, default=600, help='seconds one notebook may run (default 600)')
     ap.add_argument('--no-readme', dest='readme', action='store_false', help='do not rewrite README.md')
+    ap.add_argument('--only', nargs='+', metavar='NOTEBOOK',
+                    help='execute only these notebooks (e.g. index.ipynb: README.md and the home page); the other '
+                         'pages show their source, no cell run, and the site is not stamped as built')
     sys.exit(build(**vars(ap.parse_args())))

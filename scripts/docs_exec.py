@@ -4,7 +4,8 @@
 Used by scripts/build_docs.py, which runs it once per notebook in a fresh process:
 `python scripts/docs_exec.py nbs/00_data.ipynb out.json` writes the page data (processed notebook, its outputs
 showing repository-relative paths, title, description, output file name, the traceback if a cell failed, seconds)
-as JSON. Light imports on purpose.
+as JSON; with `--no-exec` after them it runs no cell, for the pages `build_docs.py --only` does not execute. Light
+imports on purpose.
 """
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from nbdev_private import page_name, runs_for_docs, title_fields
 
 
 class exec_all(Processor):
-    "Run every code cell as `nbdev_test` does, in order, storing the outputs (replaces nbdev's `exec_show_docs`)"
+    """Run every code cell as `nbdev_test` does, in order, storing the outputs (replaces nbdev's `exec_show_docs`);
+    with `execute` False, none (the page shows the notebook's source: no outputs, no API documentation)"""
+    execute = True
+
     def begin(self):
         self.k = CaptureShell(self.nb.path_)
         self.k.run_cell('from nbdev.showdoc import show_doc')
@@ -33,6 +37,7 @@ class exec_all(Processor):
         if cell.cell_type != 'code' or not cell.source.strip() or 'nbdev_export' + '(' in cell.source: return False
         if cell.directives_.get('eval:', [''])[0].lower() == 'false': return False
         if self.skip_flags & cell.directives_.keys(): return False  # the full-protocol cells (`#| notest`)
+        if not self.execute: return False
         return not self.skip_exec or runs_for_docs(cell)  # `skip_exec: true` notebooks: only what show_doc needs
 
     def __call__(self, cell):
@@ -88,9 +93,10 @@ def relative_outputs(nb, root: Path):
             if mime.startswith('text/'): o['data'][mime] = fix(v)
 
 
-def process_notebook(path: Path) -> dict:
-    "Execute and process the notebook at `path` into its page data"
+def process_notebook(path: Path, execute: bool = True) -> dict:
+    "Execute (unless `execute` is False) and process the notebook at `path` into its page data"
     start = time.time()
+    exec_all.execute = execute
     os.environ['IN_TEST'] = '1'  # as nbdev_test: notebooks may shorten work under test
     os.chdir(path.parent)
     nb = read_nb(path)
@@ -105,5 +111,5 @@ def process_notebook(path: Path) -> dict:
 
 
 if __name__ == '__main__':
-    src, dest = map(Path, sys.argv[1:3])
-    dest.write_text(json.dumps(process_notebook(src.resolve())))
+    src, dest = map(Path, sys.argv[1:3])  # a third argument, `--no-exec`: render without running the notebook
+    dest.write_text(json.dumps(process_notebook(src.resolve(), execute='--no-exec' not in sys.argv[3:])))

@@ -192,15 +192,30 @@ def test_exported_api_is_documented(crawl):
         if doc: assert normalise(doc.splitlines()[0]) in normalise(info['text']), f'{page}: docstring of {name} missing'
 
 
-def test_index_is_the_method_page(crawl):
+def test_index_is_the_front_page(crawl):
+    "The two commands on top, the method, one headline table of every shipped model and the paper, the chapters"
     text = crawl['index.html']['text']
     commands = re.findall(r'^make \w+', text, flags=re.M)
     assert commands[:2] == ['make demo', 'make test']
-    for must in ['The method on one page', 'Table I (paper)', 'Table II (paper)', '75.48 %', '46.64 %',
-                 'Our results', 'the distilser default model', 'random weights (offline configurations)',
-                 'never accuracy']:
+    for must in ['The method on one page', 'How right, how small, how fast', 'Chapters', 'Licences', 'How to cite',
+                 "the paper's production model", 'never heard']:
         assert must in text, must
+    for card in ROOT.glob('models/*/README.md'): assert card.parent.name in text, f'{card.parent.name}: not in the table'
     assert (ARTIFACTS / 'index.png').stat().st_size > 10_000
+
+
+def test_results_page_has_every_result(crawl):
+    "Every table of bench/results/ is on the Results page, under its own title, with a link to the chapter explaining it"
+    text = crawl['results.html']['text']
+    for must in ['Table I (paper)', 'Table II (paper)', '75.48 %', '46.64 %', 'the shipped models',
+                 'random weights (offline configurations)', 'never accuracy']:
+        assert must in text, must
+    for f in sorted(ROOT.glob('bench/results/*.md')):
+        title = re.match(r'#\s+(.*)', f.read_text())
+        if title: assert normalise(title[1]) in normalise(text), f'{f.name}: its title is not on the Results page'
+    assert len(crawl['results.html']['imgs']) == len(list(ROOT.glob('bench/results/*.png')))
+    chapters = {page_name(nb) for nb in notebooks()}
+    assert len({Path(urlparse(l).path).name for l in crawl['results.html']['links']} & chapters) >= 10
 
 
 def test_readme_is_made_from_the_index(site):
@@ -209,3 +224,6 @@ def test_readme_is_made_from_the_index(site):
     first_block = re.search(r'```\w*\n(.*?)```', readme, flags=re.S)[1]
     assert [l.split('#')[0].strip() for l in first_block.strip().splitlines()] == ['make demo', 'make test']
     for img in re.findall(r'!\[[^]]*\]\(([^)]+)\)', readme): assert (ROOT / img).exists(), img
+    assert len(readme.splitlines()) <= 200, 'README.md is the front page a newcomer reads: keep it to 200 lines'
+    table = re.search(r'^\| model \|.*?\n\n', readme, flags=re.M | re.S)[0]  # the headline table
+    for card in ROOT.glob('models/*/README.md'): assert f'[{card.parent.name}](' in table, card.parent.name
