@@ -45,7 +45,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data = True,
-    package_data = package_data,  # the default model: models/*/model.int8.onnx and its card, through distilser/models
+    package_data = package_data,  # the shipped models: models/*/*.onnx and their cards, through distilser/models
     install_requires = requirements,
     extras_require={**extras, 'dev': dev_requirements},
     dependency_links = cfg.get('dep_links','').split(),

@@ -303,7 +303,7 @@ def _static_int8(src, dst, calibration, exclude, cache) -> Path:
                         calibrate_method=CalibrationMethod.MinMax, calibration_cache_path=str(cache))
     return Path(dst)
 
-# %% ../nbs/07_export.ipynb #43ebd197
+# %% ../nbs/07_export.ipynb #0a57e79c
 SAFE_WEIGHT_MAX = 64  # 2 * 255 * 64 = 32,640 <= 32,767: no u8 x s8 pair sum saturates a 16-bit register
 
 def saturating_weights(path) -> list[str]:
