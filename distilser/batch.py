@@ -477,7 +477,7 @@ def add_cli(subparsers):
                    help=f'local: this machine\'s processes (--workers); ray: Ray Data on a cluster, every CPU of it '
                         f'({RAY_INSTALL})')
     p.add_argument('--address', metavar='ADDRESS', help='the Ray cluster to run on, e.g. 10.0.0.5:6379 (default: the '
-                   'one RAY_ADDRESS names, else a new one on this machine)')
+                   "one RAY_ADDRESS names, else the one `ray start` started on this machine, else a new one here)")
     p.set_defaults(func=analyze_command)
 
 # %% ../nbs/09b_batch.ipynb #5347caac
@@ -544,7 +544,7 @@ def source_files(sources) -> list[str]:
 # %% ../nbs/09b_batch.ipynb #4a21144f
 @contextmanager
 def local_copy(location):
-    "A local path to the audio at `location`: itself if it is local; else a temporary copy (same suffix), removed after."
+    "A local path to the audio at `location`: itself if local, else a temporary copy (same suffix), removed after."
     if not is_uri(location): yield location; return
     filesystem, path = open_location(location)
     fd, tmp = tempfile.mkstemp(suffix=Path(path).suffix)
@@ -607,7 +607,8 @@ def write_partition(out, name: str, rows: list[dict]) -> str:
     target = f'{root}/.{name}.{os.getpid()}.tmp' if local else final
     try:
         with filesystem.open_output_stream(target) as f:
-            if partition_kind(out) == 'csv': f.write(_encode(','.join(ROW_FIELDS) + '\n' + ''.join(format_row(r, 'csv') for r in rows)))
+            if partition_kind(out) == 'csv':  # the local engine's results file: its header, its lines
+                f.write(_encode(','.join(ROW_FIELDS) + '\n' + ''.join(format_row(r, 'csv') for r in rows)))
             else: pq.write_table(pa.Table.from_pylist(rows, schema=results_schema()), f)
         if local: os.replace(target, final)
     except BaseException:
@@ -693,7 +694,8 @@ def ray_cluster(address: str | None = None):
         try: ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=False,
                       logging_level='WARNING', configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            raise DistilserError(f"--address {address}: no Ray cluster there ({(str(e).splitlines() or [''])[0]})") from None
+            reason = (str(e).splitlines() or [''])[0]
+            raise DistilserError(f'--address {address}: no Ray cluster there ({reason})') from None
     if not log.isEnabledFor(logging.INFO):  # without --verbose: Ray Data's progress bar, not its log lines
         logging.getLogger('ray.data').setLevel(logging.WARNING)
     try:
@@ -740,13 +742,14 @@ def ray_command(args) -> int:
     for option, given in [('--json', args.json), ('--plot', args.plot), ('--workers', args.workers != 1)]:
         if given: raise DistilserError(f"{option} is the local engine's; --engine ray uses every CPU of the cluster "
                                        "and writes to --out")
-    if args.model and not is_uri(args.model): args.model = os.path.abspath(args.model)  # the workers' folder is not ours
+    if args.model and not is_uri(args.model): args.model = os.path.abspath(args.model)  # workers start elsewhere
     process_model(args.model, args.threads)  # the model, checked in this process before any work
     files = source_files(args.inputs)
     if not files: log.warning('%s: no audio files there', ' '.join(map(str, args.inputs))); return 2
     options = dict(model=args.model, hop_seconds=args.hop, batch_size=args.batch_size,
                    min_confidence=args.min_confidence)
     if is_uri(args.out): return ray_results(files, args, options)
-    if os.path.isfile(args.out): raise DistilserError(f'{args.out}: is a file; --engine ray writes a folder of partitions')
+    if os.path.isfile(args.out):
+        raise DistilserError(f'{args.out}: is a file; --engine ray writes a folder of partitions')
     _output_folder(Path(args.out) / 'part')  # the folder created, or one line on why it cannot be
     with output_lock(args.out): return ray_results(files, args, options)

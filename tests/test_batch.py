@@ -262,7 +262,8 @@ def test_ray_engine_without_ray_says_which_install(tmp_path, clips):
     fake = tmp_path / 'site' / 'ray'
     fake.mkdir(parents=True)
     (fake / '__init__.py').write_text('raise ImportError("No module named \'ray\'")\n')  # as an install without it
-    done = run_cli('analyze', clips[0], '--engine', 'ray', '--out', tmp_path / 'out', env={'PYTHONPATH': str(fake.parent)})
+    done = run_cli('analyze', clips[0], '--engine', 'ray', '--out', tmp_path / 'out',
+                   env={'PYTHONPATH': str(fake.parent)})
     assert (done.returncode, done.stdout) == (2, '')
     assert done.stderr == ('distilser: error: --engine ray needs ray, which this installation lacks: '
                            'pip install "distilser[ray]"\n')

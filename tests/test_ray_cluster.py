@@ -191,7 +191,7 @@ def test_error_rows_and_retry_errors_as_in_the_local_engine(audio, cluster, tmp_
     assert again.returncode == 0, again.stderr
     assert last_line(again.stdout).startswith(f'{out}: 1 files analysed, 1 could not be (their rows say why), 2 were '
                                               'there already;')
-    assert 'distilser: ' + f'{out}: took out 2 rows that ended in an error, to analyse their files again' in again.stderr
+    assert f'distilser: {out}: took out 2 rows that ended in an error, to analyse their files again' in again.stderr
     after = read_results(out).set_index('path')
     assert after.index.is_unique and sorted(after.index) == sorted(rows.index)
     assert after.emotion[str(late)] == after.emotion[str(folder / clips[0].name)]  # the same audio
