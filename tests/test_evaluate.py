@@ -42,6 +42,7 @@ def test_metrics_agree_with_sklearn(report, subset_root):
     assert sorted(preds.path) == sorted(manifest.path)
     assert (preds.label.values == manifest.set_index('path').label[preds.path].values).all()
     y, p = preds.label, preds.prediction
+    # ratios of the same integer counts in float64 (exact to an ulp, ~1e-16): 1e-12 holds on any CPU
     assert m['accuracy'] == pytest.approx(np.trace(m['confusion']) / np.sum(m['confusion']), abs=1e-12)
     assert m['accuracy'] == pytest.approx(accuracy_score(y, p), abs=1e-12)
     assert m['ua'] == pytest.approx(balanced_accuracy_score(y, p), abs=1e-12)
@@ -60,6 +61,7 @@ def test_calibration_figures(report):
     conf, right = p.max(1), p.argmax(1) == preds.label.map(LABELS.index).to_numpy()
     gaps = [abs(right[b].mean() - conf[b].mean()) * b.sum() for lo in np.arange(15) / 15
             if (b := (conf > lo) & (conf <= lo + 1 / 15)).any()]
+    # from float32 probabilities (predictions.csv) re-summed here in float64: float32's ~6e-8 per value, so 1e-6
     assert m['ece'] == pytest.approx(sum(gaps) / len(p), abs=1e-6)
     onehot = np.eye(4)[preds.label.map(LABELS.index)]
     assert m['brier'] == pytest.approx(((p - onehot) ** 2).sum(1).mean(), abs=1e-6)
@@ -67,7 +69,7 @@ def test_calibration_figures(report):
     assert (m['temperature'], m['min_confidence'], m['uncertain_share']) == (1.0, 0.0, 0.0)  # the tiny export has none
     assert m['accuracy_when_certain'] == pytest.approx(m['accuracy'], abs=1e-12)
     # the raw logits are kept beside the probabilities
-    np.testing.assert_allclose(softmax(preds[[f'logit_{l}' for l in LABELS]].to_numpy()), p, atol=1e-6)
+    np.testing.assert_allclose(softmax(preds[[f'logit_{l}' for l in LABELS]].to_numpy()), p, atol=1e-6)  # float32, as above
 
 
 def test_arousal_view(report):
@@ -75,7 +77,7 @@ def test_arousal_view(report):
     true, pred = preds.label.map(AROUSAL), preds.prediction.map(AROUSAL)
     assert np.sum(m['arousal_confusion']) == m['n_clips']
     assert m['arousal_confusion'] == confusion_matrix(true, pred, labels=['high', 'low']).tolist()
-    assert m['arousal_accuracy'] == pytest.approx((true == pred).mean(), abs=1e-12)
+    assert m['arousal_accuracy'] == pytest.approx((true == pred).mean(), abs=1e-12)  # integer counts, as above
 
 
 def test_random_weights_and_paper_figures_are_labelled(report):
