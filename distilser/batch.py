@@ -674,13 +674,13 @@ def _plain(value):
 
 # %% ../nbs/09b_batch.ipynb #83397ed8
 def ray_rows(paths, options: dict, cpus: int):
-    """The rows of `paths` from Ray Data as they finish: an actor pool of up to `cpus` actors (`RowMaker`, one CPU
-    each) on the running cluster, in batches small enough to spread over it."""
+    """The rows of `paths` from Ray Data as they finish: an actor pool (`RowMaker`, one CPU each) of `cpus` actors on
+    the running cluster, fewer if nodes go, in batches small enough to spread over it."""
     ray = import_ray()
     batch = max(1, min(64, -(-len(paths) // (8 * cpus))))  # 8 batches per CPU at least, at most 64 files each
     ds = ray.data.from_items([{'path': p} for p in paths], override_num_blocks=-(-len(paths) // batch))
     rows = ds.map_batches(RowMaker, fn_constructor_kwargs=options, batch_size=batch, batch_format='pandas',
-                          num_cpus=1, compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus))
+                          num_cpus=1, compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus, initial_size=cpus))
     return rows.iter_batches(batch_size=None, batch_format='pandas')
 
 # %% ../nbs/09b_batch.ipynb #9c4c1ff8
