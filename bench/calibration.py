@@ -1,6 +1,6 @@
 """Calibration of the shipped model: its temperature and `uncertain` thresholds, fitted on corpora it never heard.
 
-The shipped default model (cremad-melcnn-v2, int8 ONNX; trained here from random weights on CREMA-D only) classifies
+The shipped default model (cremad-melcnn-v2, the file it runs by the shipping rule; trained here from random weights on CREMA-D only) classifies
 every four-class clip of the corpora on this machine: the 540 CREMA-D clips of its validation speakers
 (models/cremad-melcnn-v2/checkpoint/split/held_out.csv), RAVDESS, and the five corpora it never trained on (ASED,
 URDU, EMOVO, EmoDB, TurEV). Their raw logits go to bench/results/calibration_logits.csv; the calibration chapter's
@@ -24,7 +24,7 @@ from distilser.calibration import (CANDIDATES, MIN_ACCURACY, NOTE_WINDOWS, TIE, 
 from distilser.core import ECE_BINS, LABELS
 from distilser.data import REPO_ROOT, cremad_manifest, full_ravdess_root, load_corpora, ravdess_manifest
 from distilser.evaluate import predict_clips
-from distilser.export import DEFAULT_MODEL, OnnxClassifier, write_metadata
+from distilser.export import DEFAULT_MODEL, OnnxClassifier, shipped_file, write_metadata
 
 RESULTS = REPO_ROOT/"bench"/"results"
 MODEL_DIR = REPO_ROOT/"models"/DEFAULT_MODEL
@@ -63,7 +63,7 @@ def validation_manifest(corpora: Path) -> pd.DataFrame:
 
 def logits_table(corpora: Path, ravdess: Path, cache: Path | None) -> pd.DataFrame:
     "Every corpus's calibration table (each read from `cache` when it holds one)."
-    model = OnnxClassifier(MODEL_DIR/"model.int8.onnx")
+    model = OnnxClassifier(shipped_file(MODEL_DIR))  # the file distilser runs: its logits are what T acts on
     sources = dict(cremad=lambda: validation_manifest(corpora), ravdess=lambda: ravdess_manifest(ravdess),
                    **{c: (lambda c=c, f=folder: load_corpora({c: corpora/f})) for c, folder in UNSEEN.items()})
     parts = []
@@ -120,7 +120,7 @@ def report(scores, choice, record, table, shipped_lines) -> str:
     mean = scores[scores.corpus.isin(UNSEEN)].groupby("candidate").ece.mean()[list(CANDIDATES)]
     shown = w.rename(index=names).reset_index(names="corpus").to_markdown(index=False, floatfmt=".3f")
     return "\n".join([
-        f"# Calibration of {DEFAULT_MODEL} (int8 ONNX, trained here from random weights on CREMA-D only)", "",
+        f"# Calibration of {DEFAULT_MODEL} ({shipped_file(MODEL_DIR).name}, trained here from random weights on CREMA-D only)", "",
         f"Written by `bench/calibration.py` on {date.today()}; {len(table)} clips.", "",
         f"**Rule** (declared before the first run): {RULE}", "",
         "Mean ECE over the five unseen corpora (cross-corpus leave one corpus out): " +

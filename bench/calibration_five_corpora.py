@@ -25,7 +25,7 @@ import pandas as pd
 from distilser.calibration import CANDIDATES, MIN_ACCURACY, NOTE_WINDOWS, TIE, calibration_study
 from distilser.core import ECE_BINS, LABELS
 from distilser.data import REPO_ROOT, load_corpora, ravdess_manifest
-from distilser.export import OnnxClassifier
+from distilser.export import OnnxClassifier, shipped_file
 
 from calibration import ship, table_of  # the default model's calibration script: the same table and the same ship
 from corpora import FOLDERS
@@ -68,7 +68,7 @@ def loco_table(runs: Path, recipe: str) -> pd.DataFrame:
 
 def model_tables(corpora: Path, ravdess: Path) -> pd.DataFrame:
     "The shipped model's calibration tables: its validation speakers, TurEV-DB and RAVDESS."
-    model = OnnxClassifier(MODEL_DIR/"model.int8.onnx")
+    model = OnnxClassifier(shipped_file(MODEL_DIR))  # the file distilser runs
     held = pd.read_csv(MODEL_DIR/"checkpoint"/"split"/"held_out.csv", dtype=dict(speaker=str, group=str))
     held["path"] = held.path.map(lambda p: str(corpora/p))  # recorded relative to the folder it was trained from
     held["speaker"] = held.corpus + "/" + held.speaker  # five corpora pooled: their speaker ids may coincide
@@ -79,13 +79,16 @@ def model_tables(corpora: Path, ravdess: Path) -> pd.DataFrame:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=Path, required=True, help="the folder of the leave-one-corpus-out runs")
+    p.add_argument("--runs", type=Path, help="the folder of the leave-one-corpus-out runs (default: their rows of the "
+                   "committed calibration_five_corpora_logits.csv, which an earlier run read from them)")
     p.add_argument("--corpora", type=Path, required=True, help="the folder the model was trained from (CREMA-D, ...)")
     p.add_argument("--ravdess", type=Path, required=True)
     p.add_argument("--no-ship", action="store_true", help="do not write the record into the model's files")
     args = p.parse_args()
     choice = json.loads((RESULTS/"loco_choice.json").read_text())["chosen"]
-    table = pd.concat([loco_table(args.runs, choice), model_tables(args.corpora, args.ravdess)], ignore_index=True)
+    loco = (loco_table(args.runs, choice) if args.runs else
+            pd.read_csv(RESULTS/"calibration_five_corpora_logits.csv", dtype=dict(group=str)).query("corpus.str.startswith('loco_')"))
+    table = pd.concat([loco, model_tables(args.corpora, args.ravdess)], ignore_index=True)
     scores, chosen, record = calibration_study(table, VALIDATION, LOCO)
     record = dict(record, rule=RULE)
     shipped = [] if args.no_ship else ship(record, MODEL_DIR)
@@ -97,7 +100,7 @@ def main():
                                                                       "uncertain_share", "accuracy_when_certain"]]
     table_md = ece.add_prefix("ECE ").join(figures).round(3).to_markdown()
     text = "\n".join([
-        f"# Calibration of {NAME} (int8 ONNX, trained here from random weights on five corpora)", "",
+        f"# Calibration of {NAME} ({shipped_file(MODEL_DIR).name}, trained here from random weights on five corpora)", "",
         f"Written by `bench/calibration_five_corpora.py` on {date.today()}; {len(table)} rows (the recipe's "
         f"leave-one-corpus-out predictions, {choice}, and the shipped model's own logits).", "",
         f"**Rule** (declared before the first run): {RULE}", "",

@@ -19,20 +19,20 @@ RESULTS = REPO_ROOT/'bench'/'results'
 MODEL_DIR = REPO_ROOT/'models'/DEFAULT_MODEL
 
 
-def shipped_record(name='model.int8.onnx') -> dict:
-    "The `calibration` record in a shipped ONNX file, read with the onnx library (not distilser's reader)."
-    props = {p.key: p.value for p in onnx.load(str(MODEL_DIR/name)).metadata_props}
+def shipped_record(name=None) -> dict:
+    "The `calibration` record in a shipped ONNX file (default: the one it runs), read with the onnx library."
+    props = {p.key: p.value for p in onnx.load(str(MODEL_DIR/(name or default_model_path().name))).metadata_props}
     return json.loads(props['calibration'])
 
 
 def test_shipped_files_carry_one_record():
-    int8, fp32 = shipped_record(), shipped_record('model.onnx')
+    int8, fp32 = shipped_record('model.int8.onnx'), shipped_record('model.onnx')
     assert int8 == fp32
-    assert int8['temperature'] > 0 and set(int8['min_confidence']) == {'note', 'window'}
-    assert 'ravdess' not in int8['fitted_on'] and int8['rule']  # never fitted on RAVDESS; the rule travels with it
+    assert fp32['temperature'] > 0 and set(fp32['min_confidence']) == {'note', 'window'}
+    assert 'ravdess' not in fp32['fitted_on'] and fp32['rule']  # never fitted on RAVDESS; the rule travels with it
     model = open_model(DEFAULT_MODEL)
     assert model.path == default_model_path()
-    assert (model.temperature, model.min_confidence) == (int8['temperature'], int8['min_confidence'])
+    assert (model.temperature, model.min_confidence) == (fp32['temperature'], fp32['min_confidence'])
 
 
 def test_the_committed_study_reproduces_the_shipped_record():
@@ -45,6 +45,8 @@ def test_the_committed_study_reproduces_the_shipped_record():
     assert {k: fitted[k] for k in ('temperature', 'min_confidence', 'fitted_on')} == \
            {k: record[k] for k in ('temperature', 'min_confidence', 'fitted_on')}
     committed = pd.read_csv(RESULTS/'calibration.csv')
+    # float64 arithmetic on the same committed logits (written with full precision): only summation order may
+    # differ between CPUs, ~1e-16 on an ECE below 1, so 1e-9 leaves seven orders of magnitude
     np.testing.assert_allclose(scores.ece.to_numpy(), committed.ece.to_numpy(), atol=1e-9)
     assert (scores.groupby('corpus').ua.nunique() == 1).all()  # no candidate changes UA
 
@@ -54,7 +56,9 @@ def test_probabilities_carry_the_temperature(subset_root):
     model = open_model()
     clips = [load_clip(p, model.window_seconds) for p in ravdess_manifest(subset_root).path[:6]]
     z = model.clip_logits(clips)
-    np.testing.assert_allclose(model.clip_proba(clips), softmax(z / model.temperature), atol=1e-9)
+    # float32 probabilities (~6e-8 per unit) reached by two code paths (batched, and a clip alone through another
+    # kernel choice): a few units of float32 precision, so 1e-6 in both comparisons
+    np.testing.assert_allclose(model.clip_proba(clips), softmax(z / model.temperature), atol=1e-6)
     np.testing.assert_allclose(model.predict_proba(clips[0]), softmax(z[:1] / model.temperature), atol=1e-6)
     assert (model.clip_proba(clips).argmax(1) == z.argmax(1)).all()
 
@@ -96,6 +100,6 @@ def test_five_corpora_model_record_follows_from_its_study():
            {k: records[0][k] for k in ('temperature', 'min_confidence', 'fitted_on')}
     assert not {'turev', 'ravdess'} & set(records[0]['fitted_on'].split(', '))  # never fitted on what it never heard
     committed = pd.read_csv(RESULTS/'calibration_five_corpora.csv')
-    np.testing.assert_allclose(scores.ece.to_numpy(), committed.ece.to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(scores.ece.to_numpy(), committed.ece.to_numpy(), atol=1e-9)  # float64, as above
     model = open_model('five-corpora-melcnn-v1')
     assert (model.temperature, model.min_confidence) == (records[0]['temperature'], records[0]['min_confidence'])
