@@ -19,7 +19,9 @@ from .whisper import (WHISPER_WINDOW, clip_frames, layer_stats, load_whisper_cli
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'default_cache', 'cache_key', 'cache_file', 'CacheError', 'extract_stats', 'cache_corpus', 'load_cached']
+__all__ = ['log', 'SCENARIOS', 'VARIANCE_FLOOR', 'default_cache', 'cache_key', 'cache_file', 'CacheError', 'extract_stats',
+           'cache_corpus', 'load_cached', 'standardise', 'LayerHead', 'HeadRecipe', 'head_logits', 'train_head',
+           'head_predictions', 'joined', 'loco_head', 'cremad_cv_head']
 
 # %% ../nbs/05b_whisper_heads.ipynb #4c643022
 def default_cache() -> Path:
@@ -82,3 +84,161 @@ def load_cached(file, backbone: str | None = None, window_seconds: float | None 
             raise CacheError(f"{file}: a {meta['contract']['window_seconds']} s window, not {window_seconds} s")
         import io
         return pd.read_csv(io.StringIO(str(z['rows'])), dtype={'speaker': str, 'group': str}), z['stats'].astype(np.float32), meta
+
+# %% ../nbs/05b_whisper_heads.ipynb #076665a0
+SCENARIOS = {'clip': "a stranger's single clip: no statistics but the clip's own",
+             'folder': "the statistics of the folder (corpus) scored, and of each training corpus in training",
+             'speaker': "a speaker profile: that speaker's statistics (when scoring, from their other clips only)"}
+VARIANCE_FLOOR = 1e-4  # added to every variance: a feature that never moves in a group is not blown up
+
+def _group_standardise(x: np.ndarray, groups: np.ndarray, leave_one_out: bool) -> np.ndarray:
+    out = np.empty_like(x)
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        xs = x[idx].astype(np.float64)
+        s, q, n = xs.sum(0), (xs ** 2).sum(0), len(idx)
+        if leave_one_out and n >= 3: mean, sq, n = (s - xs) / (n - 1), (q - xs ** 2) / (n - 1), n - 1
+        else: mean, sq = s / n, q / n
+        out[idx] = (xs - mean) / np.sqrt(np.maximum(sq - mean ** 2, 0) + VARIANCE_FLOOR)
+    return out.astype(np.float32)
+
+def standardise(stats: np.ndarray,          # cached statistics `[n, ...]`
+                rows: pd.DataFrame,         # their clips: `corpus`, `speaker`
+                scenario: str = 'clip',     # a key of `SCENARIOS`
+                leave_one_out: bool = False,# speaker profiles from the speaker's other clips only (scoring)
+               ) -> np.ndarray:
+    "`stats` as the head of `scenario` sees them."
+    if scenario not in SCENARIOS: raise DistilserError(f"unknown scenario {scenario!r}: {', '.join(SCENARIOS)}")
+    if scenario == 'clip': return stats
+    groups = rows.corpus.astype(str) + ('/' + rows.speaker.astype(str) if scenario == 'speaker' else '')
+    return _group_standardise(stats, groups.to_numpy(), leave_one_out and scenario == 'speaker')
+
+# %% ../nbs/05b_whisper_heads.ipynb #fba3327b
+class LayerHead(torch.nn.Module):
+    "Softmax-weighted sum of a frozen encoder's layer statistics, then a linear or one-hidden-layer classifier."
+    def __init__(self, center: torch.Tensor,  # `[layers, 2, width]`: the training set's mean of each input
+                 scale: torch.Tensor,         # its standard deviation
+                 hidden: int = 0,             # 0: linear classifier; else one ReLU layer of this size
+                 dropout: float = 0.2, classes: int = len(LABELS)):
+        super().__init__()
+        self.register_buffer('center', torch.as_tensor(center, dtype=torch.float32))
+        self.register_buffer('scale', torch.as_tensor(scale, dtype=torch.float32))
+        layers, _, width = self.center.shape
+        self.layer_logits = torch.nn.Parameter(torch.zeros(layers))
+        self.classifier = (torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(2 * width, classes)) if not hidden
+                           else torch.nn.Sequential(torch.nn.Linear(2 * width, hidden), torch.nn.ReLU(),
+                                                    torch.nn.Dropout(dropout), torch.nn.Linear(hidden, classes)))
+
+    def layer_weights(self) -> torch.Tensor: return self.layer_logits.softmax(0)
+
+    def classify(self, z: torch.Tensor) -> torch.Tensor:  # statistics already standardised by `center`, `scale`
+        return self.classifier((self.layer_weights()[None, :, None, None] * z).sum(1).flatten(1))
+
+    def forward(self, stats: torch.Tensor) -> torch.Tensor:  # `[n, layers, 2, width]` -> logits `[n, classes]`
+        return self.classify((stats - self.center) / self.scale)
+
+# %% ../nbs/05b_whisper_heads.ipynb #15ac6cc4
+from dataclasses import dataclass, asdict
+from .core import compute_metrics
+from .loss import FocalLoss, balanced_alpha
+from .loso import corpus_balanced_sampler
+
+@dataclass(frozen=True)
+class HeadRecipe:
+    "How a head is trained on cached statistics."
+    hidden: int = 0                # 0: linear classifier on the weighted layers; else one hidden layer of this size
+    balance_corpora: bool = False  # draws in which every training corpus weighs the same
+    epochs: int = 30
+    patience: int = 6              # epochs without a better validation UA before stopping (the paper's)
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    batch: int = 256
+    dropout: float = 0.2
+    seed: int = 0
+
+def _labels(rows: pd.DataFrame) -> np.ndarray: return rows.label.map(LABELS.index).to_numpy()
+
+def head_logits(head: LayerHead, x: np.ndarray) -> np.ndarray:
+    "The head's logits for statistics `x`, in eval mode."
+    head.eval()
+    with torch.no_grad(): return head(torch.as_tensor(x, dtype=torch.float32)).numpy()
+
+def _ua(head, z, y) -> float:
+    head.eval()
+    with torch.no_grad(): return float(compute_metrics(y, head.classify(z).argmax(1).numpy())['ua'])
+
+def train_head(x: np.ndarray, rows: pd.DataFrame,          # training statistics (already standardised) and clips
+               val_x: np.ndarray, val_rows: pd.DataFrame,  # validation: other speakers of the training corpora
+               recipe: HeadRecipe = HeadRecipe()) -> tuple[LayerHead, dict]:
+    "A `LayerHead` trained on `x`, the epoch of best validation UA kept; and its record (epochs, UA, layer weights)."
+    torch.manual_seed(recipe.seed)
+    y, val_y = _labels(rows), _labels(val_rows)
+    head = LayerHead(torch.from_numpy(x.mean(0)), torch.from_numpy(x.std(0) + 1e-3), recipe.hidden, recipe.dropout)
+    opt = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    loss_fn = FocalLoss(balanced_alpha(y))
+    standard = lambda a: (torch.as_tensor(a, dtype=torch.float32) - head.center) / head.scale  # once, not every step
+    xt, yt, val_z = standard(x), torch.from_numpy(y), standard(val_x)
+    best, best_state, best_epoch, history = -1.0, None, 0, []
+    for epoch in range(recipe.epochs):
+        head.train()
+        order = (torch.as_tensor(list(corpus_balanced_sampler(rows.corpus, recipe.seed + epoch))) if recipe.balance_corpora
+                 else torch.randperm(len(y), generator=torch.Generator().manual_seed(recipe.seed + epoch)))
+        for i in range(0, len(order), recipe.batch):
+            b = order[i:i + recipe.batch]
+            opt.zero_grad(); loss_fn(head.classify(xt[b]), yt[b]).backward(); opt.step()
+        ua = _ua(head, val_z, val_y); history.append(round(ua, 4))
+        if ua > best: best, best_epoch, best_state = ua, epoch + 1, {k: v.clone() for k, v in head.state_dict().items()}
+        elif epoch + 1 - best_epoch >= recipe.patience: break
+    head.load_state_dict(best_state)
+    return head.eval(), dict(best_epoch=best_epoch, validation_ua=best, history=history,
+                             layer_weights=[round(float(w), 4) for w in head.layer_weights().detach()])
+
+def head_predictions(head: LayerHead, x: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
+    "`rows` with the head's `predicted` label and class probabilities."
+    p = torch.from_numpy(head_logits(head, x)).softmax(1).numpy()
+    return rows.assign(predicted=[LABELS[i] for i in p.argmax(1)], **{f'p_{l}': p[:, k] for k, l in enumerate(LABELS)})
+
+# %% ../nbs/05b_whisper_heads.ipynb #81293b69
+from .loco import TEST_ONLY, loco_folds, split_loco
+from .loso import make_folds
+
+def joined(parts: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    "`{corpus: (rows, stats)}` as one table (with `i`, the row of each clip in the stacked statistics) and one array."
+    rows = pd.concat([r for r, _ in parts.values()], ignore_index=True)
+    return rows.assign(i=np.arange(len(rows))), np.concatenate([s for _, s in parts.values()])
+
+def _views(rows, stats, scenario):
+    "The statistics as training sees them (every clip of a group counts) and as scoring does (profiles: other clips)."
+    fit = standardise(stats, rows, scenario)
+    return fit, (standardise(stats, rows, scenario, leave_one_out=True) if scenario == 'speaker' else fit)
+
+def _fit_score(views, train, val, tests, recipe):
+    (z_fit, z_score) = views
+    head, record = train_head(z_fit[train.i], train, z_fit[val.i], val, recipe)
+    return head, record, head_predictions(head, z_score[tests.i], tests)
+
+def loco_head(rows: pd.DataFrame, stats: np.ndarray,  # `joined`'s
+              recipe: HeadRecipe = HeadRecipe(), scenario: str = 'clip',
+              targets: list | None = None,            # only the folds leaving out these corpora
+             ) -> tuple[pd.DataFrame, list]:          # predictions of every fold (`fold` column), fold records
+    "Leave-one-corpus-out with heads on cached statistics: chapter 05a's folds, one head per fold."
+    preds, records, views = [], [], _views(rows, stats, scenario)
+    for fold in loco_folds(rows.corpus.unique()):
+        if targets and fold['test'] not in targets: continue
+        train, val, test = split_loco(rows, fold, seed=recipe.seed)
+        head, record, p = _fit_score(views, train, val, test, recipe)
+        preds.append(p.assign(fold=fold['test'])); records.append(dict(fold=fold['test'], **record))
+    return pd.concat(preds, ignore_index=True), records
+
+def cremad_cv_head(rows: pd.DataFrame, stats: np.ndarray, recipe: HeadRecipe = HeadRecipe(), scenario: str = 'clip',
+                   n_folds: int = 5) -> tuple[pd.DataFrame, list]:
+    "CREMA-D's cross-validation over actors (chapter 04's folds), the other training corpora in every training side."
+    cremad = rows[rows.corpus == 'cremad']
+    others = rows[(rows.corpus != 'cremad') & ~rows.corpus.isin(TEST_ONLY)]
+    preds, records, views = [], [], _views(rows, stats, scenario)
+    for fold in make_folds(cremad.group.astype(str), n_folds):
+        part = lambda key: cremad[cremad.group.astype(str).isin(fold[key])]
+        train = pd.concat([part('train'), others])
+        head, record, p = _fit_score(views, train, part('validation'), part('test'), recipe)
+        preds.append(p.assign(fold=fold['fold'])); records.append(dict(fold=fold['fold'], **record))
+    return pd.concat(preds, ignore_index=True), records
