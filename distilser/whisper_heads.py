@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'SCENARIOS', 'VARIANCE_FLOOR', 'default_cache', 'cache_key', 'cache_file', 'CacheError', 'extract_stats',
            'cache_corpus', 'load_cached', 'standardise', 'LayerHead', 'HeadRecipe', 'head_logits', 'train_head',
-           'head_predictions', 'joined', 'loco_head', 'cremad_cv_head']
+           'head_predictions', 'joined', 'loco_head', 'cremad_cv_head', 'WhisperLogMel', 'WhisperClassifier',
+           'whisper_metadata', 'export_whisper_onnx']
 
 # %% ../nbs/05b_whisper_heads.ipynb #4c643022
 def default_cache() -> Path:
@@ -177,7 +178,7 @@ def train_head(x: np.ndarray, rows: pd.DataFrame,          # training statistics
     opt = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     loss_fn = FocalLoss(balanced_alpha(y))
     standard = lambda a: (torch.as_tensor(a, dtype=torch.float32) - head.center) / head.scale  # once, not every step
-    xt, yt, val_z = standard(x), torch.from_numpy(y), standard(val_x)
+    xt, yt, val_z = standard(x), torch.tensor(y), standard(val_x)
     best, best_state, best_epoch, history = -1.0, None, 0, []
     for epoch in range(recipe.epochs):
         head.train()
@@ -242,3 +243,70 @@ def cremad_cv_head(rows: pd.DataFrame, stats: np.ndarray, recipe: HeadRecipe = H
         head, record, p = _fit_score(views, train, part('validation'), part('test'), recipe)
         preds.append(p.assign(fold=fold['fold'])); records.append(dict(fold=fold['fold'], **record))
     return pd.concat(preds, ignore_index=True), records
+
+# %% ../nbs/05b_whisper_heads.ipynb #f0130b61
+import math
+import torch.nn.functional as F
+from transformers import WhisperFeatureExtractor
+from .preprocessing import SAMPLE_RATE
+
+class WhisperLogMel(torch.nn.Module):
+    "Whisper's log-mel `[batch, 80, samples / 160]` of `[batch, samples]` as fixed operations (exportable to ONNX)."
+    def __init__(self, n_fft: int = 400, hop: int = 160):
+        super().__init__()
+        bins = n_fft // 2 + 1
+        angle = 2 * math.pi * torch.arange(bins, dtype=torch.float64)[:, None] * torch.arange(n_fft)[None] / n_fft
+        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+        self.register_buffer('dft', (torch.cat([torch.cos(angle), -torch.sin(angle)]) * window)[:, None].float(),
+                             persistent=False)
+        mel = WhisperFeatureExtractor(feature_size=80).mel_filters  # [bins, 80], transformers' own filters
+        self.register_buffer('mel', torch.from_numpy(mel).float(), persistent=False)
+        self.n_fft, self.hop, self.bins = n_fft, hop, bins
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x[:, None], (self.n_fft // 2, self.n_fft // 2), mode='reflect')  # torch.stft's center=True
+        spec = F.conv1d(x, self.dft, stride=self.hop)[..., :-1]                   # Whisper drops the last frame
+        power = spec[:, :self.bins] ** 2 + spec[:, self.bins:] ** 2
+        logmel = torch.clamp(torch.matmul(power.transpose(1, 2), self.mel), min=1e-10).log10().transpose(1, 2)
+        logmel = torch.maximum(logmel, logmel.amax(dim=(1, 2), keepdim=True) - 8.0)
+        return (logmel + 4.0) / 4.0
+
+# %% ../nbs/05b_whisper_heads.ipynb #d53ecd4e
+class WhisperClassifier(torch.nn.Module):
+    "A 16 kHz clip `[batch, samples]` (one length per batch) -> logits: window, log-mel, frozen encoder, statistics, head."
+    def __init__(self, encoder, head: LayerHead, window_seconds: float = WHISPER_WINDOW):
+        super().__init__()
+        self.encoder, self.head, self.logmel = encoder.eval(), head.eval(), WhisperLogMel()
+        self.window = round(window_seconds * SAMPLE_RATE)
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        x = input_values[:, :self.window]
+        n = x.shape[1]
+        h = self.encoder(self.logmel(F.pad(x, (0, self.window - n))), output_hidden_states=True).hidden_states
+        h = torch.stack(h, 1)[:, :, :(n + 319) // 320]  # the clip's frames (`clip_frames`), not the padding
+        mean = h.mean(2)
+        return self.head(torch.stack([mean, ((h - mean[:, :, None]) ** 2).mean(2).sqrt()], 2))
+
+# %% ../nbs/05b_whisper_heads.ipynb #b3fbbb44
+from .export import OPSET, write_metadata
+
+def whisper_metadata(encoder, head_record: dict, training_data: str, window_seconds: float = WHISPER_WINDOW,
+                     scenario: str = 'clip') -> dict:
+    "The strings a user of the ONNX file needs: labels, the contract (scenario included), the weights' provenance."
+    contract = {**whisper_contract(window_seconds), 'scenario': scenario, 'scenario_means': SCENARIOS[scenario]}
+    return dict(distilser_labels=json.dumps(LABELS), sample_rate=str(SAMPLE_RATE), window_seconds=str(float(window_seconds)),
+                preprocessing=json.dumps(contract), backbone=encoder.config.distilser_weights['backbone'],
+                weights=json.dumps(encoder.config.distilser_weights), head=json.dumps(head_record),
+                description="Whisper's frozen encoder (OpenAI, MIT) under a head trained by distilser",
+                training_data=training_data, random_weights='false')
+
+def export_whisper_onnx(model: WhisperClassifier, path, metadata: dict) -> Path:
+    "Write `model` as one fp32 ONNX file (`input_values` [batch, samples] -> `logits`), dynamic length, with `metadata`."
+    import warnings
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # tracer warnings on shapes: the lengths stay symbolic where it matters
+        torch.onnx.export(model.eval(), (torch.zeros(1, SAMPLE_RATE * 2),), str(path), input_names=['input_values'],
+                          output_names=['logits'], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={'input_values': {0: 'batch', 1: 'samples'}, 'logits': {0: 'batch'}})
+    return write_metadata(path, metadata)
