@@ -2,11 +2,11 @@
 
 Refuses unless bench/results/loco_choice.json (written by bench/loco.py) names a recipe that the rule in force chose
 and that meets the shipping condition, and unless the model's checkpoint recorded that very recipe. Then it scores
-the model's int8 file and the CREMA-D-only model (cremad-melcnn-v2) on the corpora neither trained on (RAVDESS and
+the file the model runs (the export chapter's shipping rule) and the CREMA-D-only model (cremad-melcnn-v2) on the corpora neither trained on (RAVDESS and
 TurEV-DB: every four-class clip), writes bench/results/multi_corpus_model.md, and writes the model card
 (models/NAME/README.md) again with three more tables: the recipe's leave-one-corpus-out figures (the seeds' means per
 target, against CREMA-D-only training), its CREMA-D cross-validation (bench/results/loco_cv.csv, all five folds:
-the depth the recipe gives up) and the two test-only corpora.
+the depth the recipe gives up), the two test-only corpora, and its int8 file against its fp32 file on RAVDESS.
 
 The model itself is built by `distilser default-model` with the chosen recipe's options (its card holds the command):
 
@@ -21,14 +21,15 @@ import pandas as pd
 
 from distilser.core import LABELS
 from distilser.data import REPO_ROOT, load_corpora
-from distilser.default_model import corpus_card, default_model_results, rewrite_card
-from distilser.evaluate import predict_clips
-from distilser.export import open_model
+from distilser.default_model import corpus_card, default_model_results, int8_fidelity, rewrite_card
+from distilser.evaluate import evaluate, predict_clips
+from distilser.export import open_model, shipped_file
 from distilser.int8_speed import cpu_label
 from distilser.loco import corpus_scores
 from distilser.loso import recipe_options, recorded_recipe
 
 from corpora import FOLDERS  # where each corpus lies below --corpora
+from default_model import latency_table  # the default model's figures: the same timing
 from loco import CREMAD_ONLY, DEPTH_TARGET, TARGETS
 
 RESULTS = REPO_ROOT/"bench"/"results"
@@ -77,11 +78,11 @@ def cv_table(choice: dict) -> tuple[pd.DataFrame, dict]:
 
 
 def test_only_table(model_dir: Path, corpora: Path, ravdess: Path) -> tuple[pd.DataFrame, dict]:
-    """Both models' int8 files on every four-class clip of RAVDESS and TurEV-DB (neither trained on them): UA, lowest
-    recall and each class's recall; and this model's RAVDESS metrics for its card's header."""
+    """Both models (the files they run) on every four-class clip of RAVDESS and TurEV-DB (neither trained on them): UA,
+    lowest recall and each class's recall; and this model's RAVDESS metrics for its card's header."""
     manifest = load_corpora(dict(ravdess=ravdess, turev=corpora/FOLDERS["turev"]))
     parts, ravdess_metrics = {}, None
-    models = {model_dir.name: open_model(model_dir/"model.int8.onnx"), CREMAD_ONLY: open_model(CREMAD_ONLY)}
+    models = {model_dir.name: open_model(model_dir), CREMAD_ONLY: open_model(CREMAD_ONLY)}
     for name, model in models.items():
         preds = predict_clips(model, manifest, progress=False).rename(columns=dict(prediction="predicted"))
         scores = corpus_scores(preds)
@@ -107,9 +108,16 @@ def main():
     titles = dict(loco=f"Leave-one-corpus-out: its recipe, not this model ({choice['chosen']})",
                   depth="CREMA-D five-fold cross-validation: its recipe with the four other corpora added, not this "
                         "model",
-                  test_only="Corpora it never heard: RAVDESS and TurEV-DB, int8, against the CREMA-D-only model")
+                  test_only="Corpora it never heard: RAVDESS and TurEV-DB, against the CREMA-D-only model")
+    reports = REPO_ROOT/"runs"/"multi_corpus_ravdess"
+    for f in ("model.onnx", "model.int8.onnx"):
+        evaluate(args.model/f, load_corpora(dict(ravdess=args.ravdess)), out_dir=reports/Path(f).stem, progress=False)
+    fidelity = int8_fidelity(reports)
+    speed = latency_table(args.model/"model.onnx", args.model/"model.int8.onnx", repeats=20)
     tables = {titles["loco"]: loco.to_markdown(), titles["depth"]: depth.to_markdown(),
-              titles["test_only"]: test_only.to_markdown(index=False)}
+              titles["test_only"]: test_only.to_markdown(index=False),
+              "int8 against fp32 on RAVDESS": fidelity.to_markdown(index=False),
+              f"Latency on one 4 s window ({cpu_label()})": speed.to_markdown(index=False, floatfmt=".3g")}
     training = json.loads((args.model/"checkpoint"/"training.json").read_text())
     results = default_model_results(args.model/"checkpoint", cv=cv_metrics, ravdess=ravdess_metrics,
                                     corpora=list(training["training_data"]["corpora"]))
@@ -128,6 +136,10 @@ def main():
              f"default model is UA >= {DEPTH_TARGET}, so by bench/loco.py's default-model rule this model is "
              f"{'the default' if choice['default'] else 'not the default'}.", "", depth.to_markdown(), "",
              f"## {titles['test_only']}", "", test_only.to_markdown(index=False), "",
+             f"The model's scores are those of the file it runs, `{shipped_file(args.model).name}`.", "",
+             "## int8 against fp32 on RAVDESS", "", fidelity.to_markdown(index=False), "",
+             "## Latency on one 4 s window", "", "Real speech, median of 20 interleaved runs, the same CPU for both files.",
+             "", speed.to_markdown(index=False, floatfmt=".3g"), "",
              f"CPU: {cpu_label()}; {date.today()}; `nice .venv/bin/python bench/multi_corpus_model.py --model "
              f"{args.model} --corpora CORPORA --ravdess RAVDESS`, {(time.time() - start) / 60:.1f} min."]
     (RESULTS/"multi_corpus_model.md").write_text("\n".join(lines) + "\n")

@@ -16,15 +16,15 @@ from .loso import (TrainingConfig, add_model_options, model_options, model_overr
                             training_config)
 from .model import HUB_MODULE, OFFLINE_MELCNN, MelCnnConfig
 from .production import SPLITS, production_manifest, train_production
-from .export import DEFAULT_MODEL, default_model_path, export_onnx, open_model, read_metadata
+from .export import DEFAULT_MODEL, default_model_path, export_onnx, open_model, read_metadata, shipped_file
 from .evaluate import PAPER_RAVDESS, PAPER_SOURCE, comparison_table, evaluate
 
 # %% auto #0
 __all__ = ['DEFAULT_RECIPE', 'DEFAULT_HOLDOUT', 'CREMAD_CITATION', 'HUB_LICENSE', 'RESEARCH_ONLY', 'corpus_card',
            'training_sources', 'model_description', 'corpus_citation', 'research_only', 'mark_trained',
            'train_default_model', 'plot_learning_curve', 'card_header', 'default_model_results', 'recipe_extras',
-           'training_data_section', 'model_card', 'build_command', 'build_default_model', 'int8_fidelity',
-           'markdown_table', 'card_results', 'rewrite_card', 'default_model_command', 'add_cli']
+           'training_data_section', 'files_line', 'model_card', 'build_command', 'file_column', 'build_default_model',
+           'int8_fidelity', 'markdown_table', 'card_results', 'rewrite_card', 'default_model_command', 'add_cli']
 
 # %% ../nbs/09a_default_model.ipynb #3e8bd235
 # the rest: the paper's; noise at a random SNR on half the clips (chapter 01) is ours, chosen at the end of this chapter
@@ -151,7 +151,7 @@ def card_header(name: str,           # the model's name (its folder's)
 # %% ../nbs/09a_default_model.ipynb #833454ab
 def default_model_results(checkpoint,        # the default model's checkpoint (its metrics.json)
                           cv: dict | None = None,       # mean test metrics of the CREMA-D five-fold cross-validation
-                          ravdess: dict | None = None,  # the int8 file's metrics on RAVDESS (`evaluate`'s)
+                          ravdess: dict | None = None,  # the metrics on RAVDESS of the file it runs (`evaluate`'s)
                           corpora=("cremad",),          # its training corpora (keys): whose speakers were held out
                          ) -> list:
     """The default model's measured results for its card's `model-index`, each named by its data and split: CREMA-D
@@ -165,7 +165,7 @@ def default_model_results(checkpoint,        # the default model's checkpoint (i
     found = [("CREMA-D", cv_split, cv),
              (" + ".join(corpus_card(k)[0] for k in corpora), f"the checkpoint's held-out "
               f"{'actors' if alone else 'speakers'} (they also chose the best epoch)", held),
-             ("RAVDESS", f"{clips} four-class clips, int8 file (cross-corpus)", ravdess)]
+             ("RAVDESS", f"{clips} four-class clips, the file distilser runs (cross-corpus)", ravdess)]
     return [dict(dataset=d, split=s, metrics=m) for d, s, m in found if m]
 
 # %% ../nbs/09a_default_model.ipynb #6fcf2f57
@@ -199,13 +199,25 @@ def training_data_section(data: dict) -> str:
                  "inherits that from its data: distilser's code licence (Apache-2.0) does not extend to these weights.")
     return text
 
-def model_card(name: str, int8_path, recipe_command: str, tables: dict, results: list = (),
+def files_line(runs: Path, int8: Path) -> str:
+    "The card's line on its ONNX files: the one distilser runs (the export chapter's shipping rule), and the int8 one."
+    quant = json.loads(read_metadata(int8).get("quantization", "{}")) if int8.is_file() else {}
+    said = (f"`{int8.name}`, {int8.stat().st_size / 1e6:.2f} MB, static int8 ({quant.get('recipe', 'n/a')}); kept in "
+            f"float: {', '.join(quant.get('always_float', []) + quant.get('kept_float', [])) or 'nothing'}; agreement "
+            f"with fp32 on {quant.get('guard_clips', '?')} guard clips of its training corpora: "
+            f"{quant.get('agreement', float('nan')):.1%}") if int8.is_file() else ""
+    if runs == int8: return f"distilser runs {said}."
+    why = " (the export chapter's shipping rule: int8 runs only where it cannot saturate and halves the file)" if int8.is_file() else ""
+    return (f"distilser runs `{runs.name}`, {runs.stat().st_size / 1e6:.2f} MB, fp32{why}"
+            + (f"; beside it {said}." if said else "."))
+
+def model_card(name: str, model_dir, recipe_command: str, tables: dict, results: list = (),
                settings: dict | None = None,  # the checkpoint's training.json `settings`: epochs and the extras
               ) -> str:
     """The Markdown model card of a trained model, its Hub header first (`card_header` with `results`): what it is,
     data and licence, recipe, measured `tables`, limits, and how to load it with `transformers` or distilser."""
-    meta = read_metadata(int8_path)
-    quant = json.loads(meta.get("quantization", "{}"))
+    runs, int8 = shipped_file(model_dir), Path(model_dir)/"model.int8.onnx"
+    meta = read_metadata(runs)
     data = json.loads(meta["training_data"]) if meta.get("training_data", "").startswith("{") else {}
     sections = "\n\n".join(f"### {title}\n\n{table}" for title, table in tables.items())
     settings = settings or {}
@@ -234,10 +246,7 @@ distilser's probabilities).
 - **Task**: four emotions, `{", ".join(json.loads(meta["distilser_labels"]))}`, from 16 kHz speech.
 - **Input contract**: `{meta["preprocessing"]}`: preprocess with distilser (`load_clip`), \
 cut to {window:g} s, never pad.
-- **File**: `model.int8.onnx`, {Path(int8_path).stat().st_size / 1e6:.2f} MB, \
-static int8 ({quant.get("recipe", "n/a")}); kept in float:
-  {", ".join(quant.get("always_float", []) + quant.get("kept_float", [])) or "nothing"}; agreement with fp32 on
-  {quant.get("guard_clips", "?")} guard clips of its training corpora: {quant.get("agreement", float("nan")):.1%}.
+- **Files**: {files_line(runs, int8)}
 
 ## Training data and licence
 
@@ -270,7 +279,7 @@ the clips noise at a random 5-30 dB signal-to-noise ratio, which the paper does 
 ## Use
 
 This folder is what a Hub repository holds: this card, `checkpoint/` (a `transformers` model with distilser's
-feature extractor) and the two ONNX files. With `transformers` alone, from a local copy (`hf download REPO
+feature extractor) and the ONNX files. With `transformers` alone, from a local copy (`hf download REPO
 --local-dir DIR`: `transformers` does not look for custom code in a repository's subfolder):
 
 ```python
@@ -289,7 +298,7 @@ checkpoint. Given a dictionary at another rate, the pipeline resamples it with t
 it, which moves the probabilities a little: give it 16 kHz, or call the feature extractor with the file's rate
 (`AutoFeatureExtractor`, `sampling_rate=`), which resamples with soxr.
 {calibrated}
-With distilser (`pip install distilser`), {analyze_call} runs `model.int8.onnx` on the speech
+With distilser (`pip install distilser`), {analyze_call} runs `{runs.name}` on the speech
 of a recording of any length (a voice-activity detector, then {window:g} s windows).
 """
 
@@ -303,6 +312,10 @@ def build_command(sources: dict, out_dir, ravdess_root=None, config: TrainingCon
              f"--holdout {holdout:g}" if holdout != DEFAULT_HOLDOUT else "",
              f"--split {split}" if split != "speakers" else "", model_options(model_overrides)]
     return " ".join(p for p in parts if p)
+
+def file_column(path, runs: bool = False) -> str:
+    "A results table's column for one ONNX file: its precision and name, and `(runs)` for the file distilser runs."
+    return f"{'int8' if 'int8' in Path(path).name else 'fp32'}, {Path(path).name}" + (" (runs)" if runs else "")
 
 def build_default_model(sources, # a CREMA-D root (AudioWAV/...), or `{corpus: root}` (`training_sources`)
                         out_dir, # where checkpoint/, the two ONNX files, ravdess/ and README.md go
@@ -325,14 +338,16 @@ def build_default_model(sources, # a CREMA-D root (AudioWAV/...), or `{corpus: r
         from distilser.data import ravdess_manifest
         manifest = ravdess_manifest(ravdess_root)
         results = {p.name: evaluate(p, manifest, out_dir=out/"ravdess"/p.stem, progress=progress) for p in (fp32, int8)}
-        both = comparison_table(results[int8.name], "this model, int8").join(
-            comparison_table(results[fp32.name], "fp32").iloc[:, 1:])
+        runs = shipped_file(out)
+        other = int8 if runs == fp32 else fp32
+        both = comparison_table(results[runs.name], file_column(runs, runs=True)).join(
+            comparison_table(results[other.name], file_column(other)).iloc[:, 1:])
         tables[f"RAVDESS, {len(manifest)} four-class clips (cross-corpus)"] = both.to_markdown()
         tables["int8 against fp32 on RAVDESS"] = int8_fidelity(out/"ravdess").to_markdown()
-        ravdess = results[int8.name]
+        ravdess = results[runs.name]
     command = build_command(sources, out_dir, ravdess_root, config, holdout, split, model_overrides)
     settings = json.loads((checkpoint/"training.json").read_text())["settings"]
-    write_atomic(out/"README.md", model_card(out.name, int8, command, tables,
+    write_atomic(out/"README.md", model_card(out.name, out, command, tables,
                                              default_model_results(checkpoint, ravdess=ravdess, corpora=list(sources)),
                                              settings))
     return dict(fp32=fp32, int8=int8, tables=tables)
@@ -364,7 +379,7 @@ def card_results(card: str) -> list:
         result["metrics"][keys[e.metric_name]] = e.metric_value / 100
     return list(results.values())
 
-def rewrite_card(model_dir,     # a model folder whose README.md `model_card` wrote (checkpoint/, model.int8.onnx)
+def rewrite_card(model_dir,     # a model folder whose README.md `model_card` wrote (checkpoint/, its ONNX files)
                  results: list | None = None, # the measured results for its header (`default_model_results`' form);
                                               # None keeps the card's own
                  tables: dict | None = None, # measured tables to add, or to replace those of the same title
@@ -379,7 +394,7 @@ def rewrite_card(model_dir,     # a model folder whose README.md `model_card` wr
     tables = dict(section.split("\n\n", 1) for section in measured.split("\n\n### ")) | (tables or {})
     training = out/"checkpoint"/"training.json"
     settings = json.loads(training.read_text())["settings"] if training.is_file() else None
-    return write_atomic(out/"README.md", model_card(out.name, out/"model.int8.onnx", recipe, tables, results, settings))
+    return write_atomic(out/"README.md", model_card(out.name, out, recipe, tables, results, settings))
 
 # %% ../nbs/09a_default_model.ipynb #93685f05
 def default_model_command(args) -> int:
@@ -399,7 +414,7 @@ def add_cli(subparsers):
                               help="train, export, evaluate and describe a model to ship (CREMA-D and more corpora)",
                               description="The default model's recipe: a log-mel CNN trained from scratch on CREMA-D "
                                           "and any of the corpora whose licence allows a derived model (speakers held "
-                                          "out for validation), exported to guarded int8, evaluated on RAVDESS. The "
+                                          "out for validation), exported to ONNX (fp32 and guarded int8), evaluated on RAVDESS. The "
                                           "training options default to the default recipe, not the paper's.")
     add_corpus_options(p, dict(cremad="CREMA-D root (AudioWAV/...)",
                                **{k: f"{c.title} ({c.language})" for k, c in NAMED_CORPORA.items() if c.shippable}))
