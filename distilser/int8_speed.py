@@ -108,7 +108,8 @@ def static_conv_dynamic_matmul(fp32_path, out_path, calibration, guard=None) -> 
         _static_int8(pre, Path(d)/'conv.onnx', calibration, always_float(graph) + not_conv, Path(d)/'ranges.json')
         with _quiet_quantizer():
             quantize_dynamic(str(Path(d)/'conv.onnx'), str(out_path), op_types_to_quantize=['MatMul'],
-                             nodes_to_exclude=always_float(graph), weight_type=QuantType.QInt8)
+                             nodes_to_exclude=always_float(graph), weight_type=QuantType.QInt8,
+                             reduce_range=True)  # 7-bit weights: no saturation without VNNI (07_export)
     return _with_recipe(fp32_path, out_path, 'static QDQ per-channel Conv (not the first) + dynamic int8 MatMul')
 
 # %% ../nbs/07a_int8_speed.ipynb #4d5b1be2
@@ -122,7 +123,8 @@ def dynamic_int8(fp32_path, out_path, calibration=None, guard=None) -> Path:
                               if n.op_type == 'MatMul' and n.name in always_float(graph)]
         with _quiet_quantizer():
             quantize_dynamic(str(pre), str(out_path), op_types_to_quantize=['Conv', 'MatMul'],
-                             nodes_to_exclude=activation_matmuls, weight_type=QuantType.QInt8)
+                             nodes_to_exclude=activation_matmuls, weight_type=QuantType.QInt8,
+                             reduce_range=True)  # 7-bit weights, as above
     return _with_recipe(fp32_path, out_path, 'dynamic int8 Conv and MatMul (every weighted one)')
 
 # %% ../nbs/07a_int8_speed.ipynb #b8e34c64
