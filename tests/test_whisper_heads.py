@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from distilser.data import load_corpora, sample_cremad_root
-from distilser.export import ort_session, read_metadata
+from distilser.export import OPSET, ort_session, read_metadata
 from distilser.whisper import WHISPER_WEIGHTS, load_whisper_clip, load_whisper_encoder, log_mel
-from distilser.whisper_heads import (SCENARIOS, VARIANCE_FLOOR, HeadRecipe, WhisperClassifier, WhisperLogMel,
+from distilser.whisper_heads import (SCENARIOS, VARIANCE_FLOOR, WHISPER_OPSET, HeadRecipe, WhisperClassifier, WhisperLogMel,
                                      cache_corpus, cache_file, export_whisper_onnx, head_logits, load_cached,
                                      standardise, train_head, whisper_metadata)
 
@@ -68,3 +68,7 @@ def test_onnx_log_mel_is_whispers(cached):
     ours = WhisperLogMel()(torch.from_numpy(np.stack([np.pad(c, (0, 64_000 - len(c))) for c in clips]))).numpy()
     diff = np.abs(ours - log_mel(clips))
     assert diff.mean() < 1e-5 and np.quantile(diff, 0.999) < 1e-3  # float32 DFT sums in another order
+
+
+def test_the_opset_is_chapter_07s():
+    assert WHISPER_OPSET == OPSET  # chapter 05b cannot import chapter 07; the number must still be one
