@@ -60,7 +60,9 @@ def _role(pid: int, root: int) -> str:
     if pid == root: return 'driver'
     try: cmd = Path(f'/proc/{pid}/cmdline').read_bytes().replace(b'\0', b' ').decode(errors='replace')
     except OSError: return 'other'
-    for key, role in [('ray::MapWorker', 'actors'), ('ray::', 'other Ray workers'), ('raylet', 'raylets'),
+    if cmd.startswith('ray::') and not cmd.startswith('ray::MapWorker'):  # ray::IDLE, Ray Data's own actors
+        return cmd.split()[0].split('.')[0]  # without the method it is running
+    for key, role in [('ray::MapWorker', 'actors'), ('raylet', 'raylets'),
                       ('gcs_server', 'GCS'), ('agent', 'agents'), ('log_monitor', 'agents'), ('monitor', 'agents')]:
         if key in cmd: return role
     return 'other'
@@ -87,11 +89,17 @@ def cpu_between(before: dict, after: dict) -> dict:
         spent[role] = spent.get(role, 0.0) + seconds - before.get(p, (role, 0.0))[1]
     return spent
 
+SMALL = 8  # files of the short run before each measured one: what a run costs whatever its size is told apart
+
 def local(files, workers: int) -> dict:
-    "The rows of `files` through `fan_out` (what `distilser analyze --workers N` runs), its wall and CPU time."
-    start, cpu = time.perf_counter(), tree_cpu()
+    """The rows of `files` through `fan_out` (what `distilser analyze --workers N` runs), its wall and CPU time; and
+    the CPU time of a run of the first `SMALL` files just before it."""
+    cpu = tree_cpu()
+    list(fan_out(analyze_row, files[:SMALL], workers, threads=1))
+    small, cpu, start = sum(cpu_between(cpu, tree_cpu()).values()), tree_cpu(), time.perf_counter()
     rows = list(fan_out(analyze_row, files, workers, threads=1))  # returns once the workers have ended
-    return dict(rows=rows, seconds=time.perf_counter() - start, cpu=sum(cpu_between(cpu, tree_cpu()).values()))
+    return dict(rows=rows, seconds=time.perf_counter() - start, cpu=sum(cpu_between(cpu, tree_cpu()).values()),
+                small=small)
 
 def with_ray(files, nodes: int, work: Path) -> dict:
     """The rows of `files` through `--engine ray`'s `ray_rows` and `write_partitions` on a cluster of `nodes` nodes
@@ -108,8 +116,14 @@ def with_ray(files, nodes: int, work: Path) -> dict:
         ray.init(address=cluster.address, log_to_driver=False, logging_level='WARNING')
         ray.data.DataContext.get_current().enable_progress_bars = False
         started = time.perf_counter() - start
-        out = Path(tempfile.mkdtemp(dir=work, prefix='ray-'))
-        cpu, start = tree_cpu(), time.perf_counter()
+        out, first = Path(tempfile.mkdtemp(dir=work, prefix='ray-')), Path(tempfile.mkdtemp(dir=work, prefix='ray-'))
+        # a first Ray Data run in a driver starts Ray Data's own actors (stats, autoscaling) for all that follow: once
+        # per `distilser analyze`, counted apart as the cluster's start is
+        cpu = tree_cpu()
+        write_partitions(ray_rows([str(f) for f in files[:2]], dict(threads=1), cpus=2), Path(str(first) + '-warm'))
+        warm, cpu = sum(cpu_between(cpu, tree_cpu()).values()), tree_cpu()
+        write_partitions(ray_rows([str(f) for f in files[:SMALL]], dict(threads=1), cpus=2), first)
+        small, cpu, start = sum(cpu_between(cpu, tree_cpu()).values()), tree_cpu(), time.perf_counter()
         write_partitions(ray_rows([str(f) for f in files], dict(threads=1), cpus=2), out)
         seconds, roles = time.perf_counter() - start, cpu_between(cpu, tree_cpu())
         assert len(ray.nodes()) == nodes and ray.cluster_resources()['CPU'] == 2
@@ -118,8 +132,9 @@ def with_ray(files, nodes: int, work: Path) -> dict:
         cluster.shutdown()
     order = {str(f): i for i, f in enumerate(files)}  # rows come in the order they finish
     rows = sorted(read_results(out).to_dict('records'), key=lambda r: order[r['path']])
-    shutil.rmtree(out)
-    return dict(rows=rows, seconds=seconds, cpu=sum(roles.values()), roles=roles, started=started)
+    for folder in (out, first, Path(str(first) + '-warm')): shutil.rmtree(folder)
+    return dict(rows=rows, seconds=seconds, cpu=sum(roles.values()), roles=roles, started=started, small=small,
+                warm=warm)
 
 RUNS = [('one process', 'local', 1), ('local processes (fan_out)', 'local', 2), ('Ray Data, 1 node', 'ray', 1),
         ('Ray Data, 2 nodes', 'ray', 2)]  # (name, engine, processes or nodes); 2 CPUs in all but the first
@@ -155,21 +170,28 @@ def main():
     rate = lambda run: len(files) / run['seconds']
     base_rate = statistics.median(rate(run) for run in results['one process'])
     base_cpu = statistics.median(run['cpu'] for run in results['one process'])
+    margin = lambda run: (run['cpu'] - run['small']) / (len(files) - SMALL)  # CPU seconds of one more file
+    base_margin = statistics.median(margin(run) for run in results['one process'])
     lines = ['# Batch analysis: one process, local processes and Ray Data on one and two nodes', '',
              '| how | CPUs | files/s (each round) | median files/s | vs one process | vs local processes, same round '
-             '| CPU time per file (median) | vs one process | cluster start, apart (each round) |',
-             '|---|---|---|---|---|---|---|---|---|']
+             '| CPU time per file (median) | vs one process | CPU per run, whatever its size | CPU per file beyond it '
+             '| vs one process | cluster start, apart (each round) | first run of a driver, apart: CPU |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for name, engine, n in RUNS:
         runs = results[name]
         med_rate, med_cpu = statistics.median(map(rate, runs)), statistics.median(run['cpu'] for run in runs)
+        med_margin = statistics.median(margin(run) for run in runs)
+        fixed = statistics.median(run['small'] - SMALL * margin(run) for run in runs)
         vs_local = ' / '.join(f"{rate(run) / rate(results['local processes (fan_out)'][i]):.2f}x"
                               for i, run in enumerate(runs))
         starts = ' / '.join(f"{run['started']:.1f} s" for run in runs if 'started' in run)
+        warms = ' / '.join(f"{run['warm']:.1f} s" for run in runs if 'warm' in run)
         lines.append(f"| {name} | {1 if n == 1 and engine == 'local' else 2} | "
                      f"{' / '.join(f'{rate(run):.1f}' for run in runs)} | {med_rate:.1f} | "
                      f"{med_rate / base_rate:.2f}x | "
                      f"{vs_local if name != 'one process' else ''} | {1000 * med_cpu / len(files):.1f} ms | "
-                     f"{med_cpu / base_cpu:.2f}x | {starts} |")
+                     f"{med_cpu / base_cpu:.2f}x | {fixed:.2f} s | {1000 * med_margin:.1f} ms | "
+                     f"{med_margin / base_margin:.2f}x | {starts} | {warms} |")
     for name, engine, n in RUNS:
         if engine != 'ray': continue
         run = results[name][-1]
@@ -181,10 +203,14 @@ def main():
               f"{errors} could not be analysed), distilser's default model, one ONNX Runtime thread per process, "
               f"{args.rounds} rounds, each running the four in the order of the table. Every run gave the same emotion "
               f"for every file: {'yes' if same else 'NO'}. Wall time includes starting the worker processes or the Ray "
-              f"actors (each opens the model); a Ray cluster's start and the driver's connection are the last column, "
-              f"not in the files/s. CPU time per file counts every process of the run: for Ray, this driver and writer "
+              f"actors (each opens the model); a Ray cluster's start and the driver's connection are in a column of "
+              f"their own, not in the files/s. CPU time per file counts every process of the run: for Ray, this driver and writer "
               f"and every process of the cluster (GCS, raylets, actors, Ray's agents), so Ray's own services are in "
-              f"it. Ray {__import__('ray').__version__}, nodes on the loopback address, one object store of "
+              f"it. Before each measured run, the same engine ran the first {SMALL} files (on the same cluster, with "
+              f"actors of its own, after a first run of 2 files that starts Ray Data's own actors: the last "
+              f"column): the CPU of a run whatever its size (processes and actors starting, the model opened) and "
+              f"that of each further file are the line through the two measured runs. Ray "
+              f"{__import__('ray').__version__}, nodes on the loopback address, one object store of "
               f"{STORE >> 20} MB each. CPU: {cpu_label()}. Load average {load_before[0]:.2f} before, "
               f"{load_after[0]:.2f} after, at the start of each run: {loads}. The machine is shared: with other work "
               f"on its cores, wall times (the parallel rows most) are slower than on a quiet machine, and CPU time per "
