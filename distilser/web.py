@@ -15,7 +15,7 @@ from pathlib import Path
 import distilser
 from .core import AROUSAL, DistilserError
 from .preprocessing import SAMPLE_RATE
-from .export import DEFAULT_MODEL
+from .export import DEFAULT_MODEL, shipped_file
 from .pipeline import VAD_FRAME, VAD_CONTEXT, speech_regions, analyze_file, vad_model_path
 
 # %% ../nbs/11_web.ipynb #4628b972
@@ -42,11 +42,12 @@ def pipeline_contract() -> dict:
 # %% ../nbs/11_web.ipynb #eda3fd31
 def shipped_models(root) -> list[dict]:
     """The models the page offers: each ONNX file of each models/*/ folder with a model card (README.md), the
-    default model's int8 file first. Paths are relative to web/."""
+    default model's shipped file first (the one `distilser analyze` runs: `shipped_file`). Paths are relative to
+    web/."""
     rows = []
     for card in sorted((root/'models').glob('*/README.md'), key=lambda p: (p.parent.name != DEFAULT_MODEL, p)):
         folder = card.parent
-        for f in sorted(folder.glob('*.onnx'), key=lambda p: ('int8' not in p.name, p.name)):
+        for f in sorted(folder.glob('*.onnx'), key=lambda p: (p != shipped_file(folder), p.name)):
             rows.append(dict(name=f"{folder.name} ({'int8' if 'int8' in f.name else 'fp32'})",
                              file=f'models/{folder.name}/{f.name}', card=f'models/{folder.name}/card.html',
                              bytes=f.stat().st_size))
