@@ -73,7 +73,7 @@ def test_truncated_wav_analyses_what_is_there(bad_run):
     _, usable, done = bad_run
     path = next(p for p in usable if p.name == 'truncated.wav')
     record = next(r for r in json.loads(done.stdout) if r['path'] == str(path))
-    assert record['duration'] == pytest.approx(usable[path], abs=0.01)
+    assert record['duration'] == pytest.approx(usable[path], abs=0.01)  # reported to 3 decimals (half a unit: 5e-4)
     assert record['emotion'] is not None
 
 def test_silence_is_a_result(bad_run):
@@ -103,7 +103,8 @@ def test_other_rates_and_stereo(variants_run, i):
     assert variants_run.returncode == 0 and variants_run.stderr == '', variants_run.stderr
     reference, *results = json.loads(variants_run.stdout)
     result = results[i]
-    assert result['duration'] == pytest.approx(reference['duration'], abs=0.01)
+    assert result['duration'] == pytest.approx(reference['duration'], abs=0.01)  # a sample at 8 kHz, 3 decimals
+    # the VAD decides on resampled audio: a 32 ms frame or a few at each edge of the four sentences may turn
     assert result['speech_seconds'] == pytest.approx(reference['speech_seconds'], abs=0.5)
     assert len(result['windows']) == len(reference['windows'])
 

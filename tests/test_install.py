@@ -23,9 +23,11 @@ def plain(tmp_path_factory) -> dict:
 def test_wheel_carries_the_default_model(plain):
     import zipfile
     names = zipfile.ZipFile(plain['wheel']).namelist()
+    from distilser.export import shipped_file
     for model in ('cremad-melcnn-v2', 'five-corpora-melcnn-v1'):  # the default, and the model of five corpora
-        assert f'distilser/models/{model}/model.int8.onnx' in names and f'distilser/models/{model}/README.md' in names
-    assert not [n for n in names if '/checkpoint/' in n or n.endswith('/model.onnx')]  # int8 and card only
+        runs = shipped_file(REPO/'models'/model).name  # the file the package runs, by the shipping rule
+        assert f'distilser/models/{model}/{runs}' in names and f'distilser/models/{model}/README.md' in names
+    assert not [n for n in names if '/checkpoint/' in n]  # ONNX files and cards, never the training checkpoints
 
 
 def test_plain_install_is_small_and_has_no_torch(plain):
@@ -48,13 +50,15 @@ def analyze_json(distilser: Path, clip: Path) -> tuple[dict, float]:
 
 def test_analyze_matches_the_full_install(plain):
     plain_result, seconds = analyze_json(plain['bin']/'distilser', plain['clip'])
+    # said, not asserted: a time limit would test the machine's load (bench/plain_install.py measures it); the
+    # torch-sized regression a limit would catch is refused by test_plain_install_is_small_and_has_no_torch
     print(f'plain install: `distilser analyze` on a 5 s clip answered in {seconds:.2f} s')
-    assert seconds < 10  # goal 1 s on an idle 2-core machine; this bound only catches a torch-sized regression
     full = run_cli('analyze', plain['clip'], '--json')
     assert full.returncode == 0, full.stderr
     full_result = json.loads(full.stdout)[0]
     assert plain_result['emotion'] == full_result['emotion']
     for label, p in full_result['probabilities'].items():
+        # the same model file; pip may give the plain venv another ONNX Runtime release: float32 kernels ~1e-6 apart
         assert abs(plain_result['probabilities'][label] - p) <= 1e-4
 
 

@@ -22,7 +22,7 @@ def test_streamed_audio_and_vad_match_whole_file(note):
     reference = [reference_vad.process_array(whole[i * VAD_FRAME:(i + 1) * VAD_FRAME]) for i in range(frames)]
     vad = StreamingVAD()  # carries its state across blocks of 7 frames
     streamed = np.concatenate([vad(b) for b in stream_audio(path, block_samples=VAD_FRAME * 7)])
-    np.testing.assert_allclose(streamed[:frames], reference, atol=1e-5)
+    np.testing.assert_allclose(streamed[:frames], reference, atol=1e-5)  # ONNX Runtime, two graphs: float32 ~1e-6
 
 def test_vad_finds_each_clip_and_nothing_else(note):
     path, truth = note
@@ -42,9 +42,10 @@ def test_analyze_file_timeline_in_file_time(note, model_dir):
     assert len(result.windows) == len(window_bounds(round(speech * SAMPLE_RATE), 8 * SAMPLE_RATE,
                                                     min_tail=2 * SAMPLE_RATE))
     assert result.windows[0]['start'] >= truth.start.iloc[0] and result.windows[-1]['end'] <= truth.end.iloc[-1]
+    # window lengths are reported to 3 decimals (5e-4 each): the margins below are a few of those
     assert sum(w['speech'] for w in result.windows) >= speech - 1e-2  # every second of speech is in a window
     assert max(w['speech'] for w in result.windows) <= 8.0 + 1e-3      # and no window is longer than the model's
-    assert sum(result.probabilities.values()) == pytest.approx(1.0)
+    assert sum(result.probabilities.values()) == pytest.approx(1.0)  # float64 means of float64 softmax: ~1e-16
     assert result.emotion == max(result.probabilities, key=result.probabilities.get)
     assert result.arousal['high'] == pytest.approx(result.probabilities['anger'] + result.probabilities['happiness'])
     assert result.random_weights
@@ -88,7 +89,7 @@ def test_one_hour_note_streams_in_bounded_memory(clips, model_dir, tmp_path):
           f'(the file as float32: {whole_file_mb:.0f} MB)')
     assert hour_mb - short_mb < whole_file_mb / 4
     result = json.loads(out)[0]
-    assert result['duration'] == pytest.approx(info.duration, abs=0.01)
+    assert result['duration'] == pytest.approx(info.duration, abs=0.01)  # reported to 3 decimals (5e-4)
     for clip in truth.itertuples():  # every sentence found, in the right place of the hour
         assert sum(overlap((clip.start, clip.end), r) for r in result['speech']) > 1.0
 

@@ -98,6 +98,7 @@ def test_evaluation_of_the_checkpoint_matches_training_validation(trained):
         warnings.simplefilter('ignore', RandomWeightsWarning)
         ours = predict_clips(open_model(out), pd.read_csv(out/'split'/'held_out.csv'), progress=False).set_index('path')
     columns = [f'p_{l}' for l in LABELS]
+    # training wrote them rounded to 6 decimals (5e-7), from float32 batches of another size (~1e-7): 1e-5
     np.testing.assert_allclose(ours.loc[held.path, columns].to_numpy(), held[columns].to_numpy(), atol=1e-5)
 
 

@@ -47,9 +47,11 @@ def test_random_chunks_give_the_file_result(stereo_note, model, seed):
     assert live.speech == from_file.speech
     for a, b in zip(live.windows, from_file.windows):
         assert (a['start'], a['end'], a['speech'], a['emotion']) == (b['start'], b['end'], b['speech'], b['emotion'])
-        assert np.allclose(list(a['probabilities'].values()), list(b['probabilities'].values()), atol=1e-6)
-    assert np.allclose(list(live.probabilities.values()), list(from_file.probabilities.values()), atol=1e-6)
-    assert live.duration == pytest.approx(from_file.duration, abs=1e-9)
+        # the stream classifies windows one at a time, the file several to a call: float32 results ~1e-7 apart, so a
+        # window's figures, kept to 4 decimals, may differ by one unit of the last where they straddle a rounding
+        assert np.allclose(list(a['probabilities'].values()), list(b['probabilities'].values()), atol=1.5e-4)
+    assert np.allclose(list(live.probabilities.values()), list(from_file.probabilities.values()), atol=1e-5)
+    assert live.duration == pytest.approx(from_file.duration, abs=1e-9)  # float64 sample counts / rate: exact to 1e-15
 
 
 def window_probabilities(note) -> np.ndarray:
@@ -69,7 +71,7 @@ def test_opposed_microphones_keep_the_louder_one(stereo_note, model, tmp_path):
     stream = EmotionStream(model, 44100)
     feed_in_chunks(stream, np.stack([other, voice], axis=1), seed=0)
     for got in analyze_file(files['opposed'], model), stream.close():
-        np.testing.assert_allclose(window_probabilities(got), expected, atol=1e-6)
+        np.testing.assert_allclose(window_probabilities(got), expected, atol=1.5e-4)  # 4 decimals kept (see above)
     averaged = window_probabilities(analyze_file(files['mean'], model))
     assert averaged.shape != expected.shape or np.abs(averaged - expected).max() > 1e-2  # what averaging would give
 
@@ -109,7 +111,11 @@ def test_ctrl_c_ends_with_the_summary_and_keeps_the_lines(stereo_note, tmp_path)
     out = tmp_path / 'live.jsonl'
     child = subprocess.Popen(DISTILSER + ['listen', '--file', str(path), '--realtime', '--out', str(out)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(9.0)  # start-up, then a few seconds of speech at the pace of real time
+    # Ctrl-C once the first window is out (each is flushed as it comes): whatever the machine's load, some speech has
+    # been heard, and over a minute of the 85 s note, played at the pace of real time, has not
+    deadline = time.monotonic() + 300  # only against a hang: the child's speed is not what is tested
+    def heard(): return out.exists() and '"window"' in out.read_text()
+    while child.poll() is None and time.monotonic() < deadline and not heard(): time.sleep(0.1)
     child.send_signal(signal.SIGINT)
     stdout, stderr = child.communicate(timeout=60)
     assert child.returncode == 0, stderr
