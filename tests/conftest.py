@@ -7,6 +7,17 @@ from distilser.data import full_ravdess_root, sample_ravdess_root
 
 REPO = Path(__file__).resolve().parent.parent
 DISTILSER = [str(Path(sys.executable).parent/'distilser')]  # the installed console script, as a user runs it
+# One torch (OpenMP) thread here and in every `distilser` this suite starts: the test models are tiny and gain
+# nothing from a second thread, while two threads on busy cores wait on each other (one LOSO fold of the tiny model:
+# 3 s with one thread, 32-45 s with two, measured with other jobs on this 2-core machine)
+os.environ['OMP_NUM_THREADS'] = '1'
+
+
+@pytest.fixture(scope='session', autouse=True)
+def one_torch_thread():
+    "The same for the tests that train or run torch models in this process."
+    import torch
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope='session')
