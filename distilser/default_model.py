@@ -207,7 +207,8 @@ def files_line(runs: Path, int8: Path) -> str:
             f"with fp32 on {quant.get('guard_clips', '?')} guard clips of its training corpora: "
             f"{quant.get('agreement', float('nan')):.1%}") if int8.is_file() else ""
     if runs == int8: return f"distilser runs {said}."
-    why = " (the export chapter's shipping rule: int8 runs only where it cannot saturate and halves the file)" if int8.is_file() else ""
+    why = (" (the export chapter's shipping rule: int8 runs only where it cannot saturate and halves the file)"
+           if int8.is_file() else "")
     return (f"distilser runs `{runs.name}`, {runs.stat().st_size / 1e6:.2f} MB, fp32{why}"
             + (f"; beside it {said}." if said else "."))
 
@@ -414,8 +415,9 @@ def add_cli(subparsers):
                               help="train, export, evaluate and describe a model to ship (CREMA-D and more corpora)",
                               description="The default model's recipe: a log-mel CNN trained from scratch on CREMA-D "
                                           "and any of the corpora whose licence allows a derived model (speakers held "
-                                          "out for validation), exported to ONNX (fp32 and guarded int8), evaluated on RAVDESS. The "
-                                          "training options default to the default recipe, not the paper's.")
+                                          "out for validation), exported to ONNX (fp32 and guarded int8), evaluated on "
+                                          "RAVDESS. The training options default to the default recipe, not the "
+                                          "paper's.")
     add_corpus_options(p, dict(cremad="CREMA-D root (AudioWAV/...)",
                                **{k: f"{c.title} ({c.language})" for k, c in NAMED_CORPORA.items() if c.shippable}))
     p.add_argument("--ravdess", metavar="ROOT", help="RAVDESS root for the cross-corpus figures of the model card")

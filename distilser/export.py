@@ -298,7 +298,8 @@ def _static_int8(src, dst, calibration, exclude, cache) -> Path:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     with _quiet_quantizer():
         quantize_static(str(src), str(dst), ClipReader(calibration), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=list(QUANTIZED_OPS), nodes_to_exclude=list(exclude), per_channel=True, reduce_range=True,
+                        op_types_to_quantize=list(QUANTIZED_OPS), nodes_to_exclude=list(exclude), per_channel=True,
+                        reduce_range=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, calibration_cache_path=str(cache))
     return Path(dst)
@@ -428,9 +429,10 @@ def int8_ships(int8, fp32) -> bool:
     return safe and Path(int8).stat().st_size <= INT8_SIZE_SHARE * Path(fp32).stat().st_size
 
 def shipped_file(model_dir) -> Path:
-    "The ONNX file a model folder (or `distilser export` directory) runs: `model.int8.onnx` where `int8_ships`, else `model.onnx`."
-    model_dir = Path(model_dir)
-    return model_dir/('model.int8.onnx' if int8_ships(model_dir/'model.int8.onnx', model_dir/'model.onnx') else 'model.onnx')
+    """The ONNX file a model folder (or `distilser export` directory) runs: `model.int8.onnx` where `int8_ships`, else
+    `model.onnx`."""
+    int8, fp32 = Path(model_dir)/'model.int8.onnx', Path(model_dir)/'model.onnx'
+    return int8 if int8_ships(int8, fp32) else fp32
 
 def shipped_models() -> list[str]:
     "The names of the models that ship inside the package: the folders of `models/` with a model card and an ONNX file."

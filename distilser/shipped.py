@@ -42,7 +42,8 @@ def model_summary(model_dir) -> dict:
     model_dir = Path(model_dir)
     onnx_file = shipped_file(model_dir)
     if not onnx_file.is_file():
-        raise DistilserError(f'{model_dir}: no model.onnx or model.int8.onnx (a shipped model is its ONNX file and its card)')
+        raise DistilserError(f'{model_dir}: no model.onnx or model.int8.onnx (a shipped model is its ONNX file and '
+                             'its card)')
     header, meta = card_metadata(model_dir), read_metadata(onnx_file)
     return dict(name=model_dir.name, default=model_dir.name == DEFAULT_MODEL, description=meta.get('description', ''),
                 datasets=header.get('datasets') or [], languages=header.get('language') or [],
@@ -58,7 +59,8 @@ def format_summary(s: dict) -> str:
     lines = [f"{s['name']}{' (default)' if s['default'] else ''}: {s['description']}",
              f"  data: {', '.join(s['datasets']) or 'not stated'} ({', '.join(s['languages']) or '?'}); "
              f"licence: {s['license'] or 'not stated'} (the card says what the data allows)",
-             f"  {s['precision']} ONNX ({s['file']}) {s['mb']:.2f} MB, {s['window_seconds']:g} s windows, temperature {s['temperature']:g}"]
+             f"  {s['precision']} ONNX ({s['file']}) {s['mb']:.2f} MB, {s['window_seconds']:g} s windows, "
+             f"temperature {s['temperature']:g}"]
     lines += [f"  UA {r['ua']:.1f}% on {r['dataset']}: {r['split']}" for r in s['results']]
     return '\n'.join(lines)
 
