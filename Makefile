@@ -27,8 +27,9 @@ export: setup
 demo: setup
 	bash scripts/demo.sh
 
+# one torch thread a notebook: two notebooks run at once on two cores, and a second thread each only contends
 test: setup
-	.venv/bin/nbdev_test --n_workers 2 --timing
+	OMP_NUM_THREADS=1 .venv/bin/nbdev_test --n_workers 2 --timing
 	.venv/bin/python -m pytest -q tests
 
 # The documentation site without Quarto (`nbdev_docs` builds the same site where Quarto is installed):
@@ -39,7 +40,7 @@ docs: setup
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 	.venv/bin/nbdev_export
-	$(PY) scripts/build_docs.py --n_workers 2
+	OMP_NUM_THREADS=1 $(PY) scripts/build_docs.py --n_workers 2
 
 clean:
 	rm -rf runs/demo _docs _proc
