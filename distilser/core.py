@@ -13,8 +13,8 @@ log = logging.getLogger('distilser')
 
 # %% auto #0
 __all__ = ['log', 'LABELS', 'LABEL2ID', 'ID2LABEL', 'AROUSAL', 'EXTRAS', 'ECE_BINS', 'RANDOM_WEIGHTS_NOTE', 'FROM_SCRATCH_NOTE',
-           'DistilserError', 'MissingExtraError', 'missing_extra', 'pyplot', 'lazy_module', 'write_atomic', 'softmax',
-           'confusion_matrix', 'compute_metrics', 'reliability_bins', 'ece', 'brier']
+           'DistilserError', 'MissingExtraError', 'missing_extra', 'pyplot', 'lazy_module', 'write_atomic',
+           'write_metadata', 'softmax', 'confusion_matrix', 'compute_metrics', 'reliability_bins', 'ece', 'brier']
 
 # %% ../nbs/00_core.ipynb #7194df01
 LABELS = ['anger', 'happiness', 'neutral', 'sadness']
@@ -74,6 +74,17 @@ def write_atomic(path,       # the file to write (replaced if it exists); missin
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
     return path
+
+# %% ../nbs/00_core.ipynb #56c4475e
+def write_metadata(path, metadata: dict) -> Path:
+    "Store `metadata` (str -> str) in the `metadata_props` of the ONNX file at `path`, replacing earlier values."
+    import onnx
+    m = onnx.load(str(path))
+    props = {p.key: p.value for p in m.metadata_props} | {k: str(v) for k, v in metadata.items()}
+    del m.metadata_props[:]
+    onnx.helper.set_model_props(m, props)
+    onnx.save(m, str(path))
+    return Path(path)
 
 # %% ../nbs/00_core.ipynb #5c4f84ea
 def softmax(z,                  # logits of any shape, the classes along the last axis

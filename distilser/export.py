@@ -11,7 +11,8 @@ import numpy as np
 import onnxruntime as ort
 
 import distilser
-from .core import RANDOM_WEIGHTS_NOTE, DistilserError, LABELS, log, missing_extra, softmax
+from .core import (RANDOM_WEIGHTS_NOTE, DistilserError, LABELS, log, missing_extra, softmax,
+                            write_metadata)
 from .data import CORPORA, cremad_manifest, sample_cremad_root
 from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contract, load_clip
 # torch, transformers and onnx are imported inside the functions that build, export or quantise a model, so that
@@ -19,10 +20,9 @@ from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contr
 
 # %% auto #0
 __all__ = ['UNCALIBRATED', 'SAFE_WEIGHT_MAX', 'DEFAULT_MODEL', 'INT8_SIZE_SHARE', 'ModelFileError', 'QuantizationError',
-           'export_fp32', 'model_metadata', 'write_metadata', 'read_metadata', 'training_audio',
-           'calibration_and_guard', 'read_calibration', 'Classifier', 'OnnxClassifier', 'saturating_weights',
-           'agreement', 'quantize_int8', 'CheckpointClassifier', 'int8_ships', 'shipped_file', 'shipped_models',
-           'open_model', 'export_onnx']
+           'export_fp32', 'model_metadata', 'read_metadata', 'training_audio', 'calibration_and_guard',
+           'read_calibration', 'Classifier', 'OnnxClassifier', 'saturating_weights', 'agreement', 'quantize_int8',
+           'CheckpointClassifier', 'int8_ships', 'shipped_file', 'shipped_models', 'open_model', 'export_onnx']
 
 # %% ../nbs/07_export.ipynb #420a1a8d
 OPSET = 20  # the first opset with a Gelu operator: one node per activation instead of five, fewer tensors to quantise
@@ -108,17 +108,6 @@ def model_metadata(model,                        # a distilser PyTorch classifie
                 backbone=str(getattr(config, 'distilser_backbone', config.name_or_path)),
                 training_data=training_data if isinstance(training_data, str) else json.dumps(training_data),
                 random_weights='true' if random else 'false', **calibration)
-
-# %% ../nbs/07_export.ipynb #1d83e391
-def write_metadata(path, metadata: dict) -> Path:
-    "Store `metadata` (str -> str) in the `metadata_props` of the ONNX file at `path`, replacing earlier values."
-    import onnx
-    m = onnx.load(str(path))
-    props = {p.key: p.value for p in m.metadata_props} | {k: str(v) for k, v in metadata.items()}
-    del m.metadata_props[:]
-    onnx.helper.set_model_props(m, props)
-    onnx.save(m, str(path))
-    return Path(path)
 
 # %% ../nbs/07_export.ipynb #3ad1b326
 def read_metadata(path) -> dict:

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .core import LABELS, DistilserError, write_atomic
+from .core import LABELS, DistilserError, write_atomic, write_metadata
 from .preprocessing import AudioError
 from .whisper import (WHISPER_WINDOW, clip_frames, layer_stats, load_whisper_clip, load_whisper_encoder,
                                log_mel, whisper_contract)
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'SCENARIOS', 'VARIANCE_FLOOR', 'WHISPER_OPSET', 'default_cache', 'cache_key', 'cache_file', 'CacheError',
            'extract_stats', 'cache_corpus', 'load_cached', 'standardise', 'LayerHead', 'HeadRecipe', 'head_logits',
            'train_head', 'head_predictions', 'joined', 'loco_head', 'cremad_cv_head', 'WhisperLogMel',
-           'WhisperClassifier', 'write_onnx_metadata', 'whisper_metadata', 'export_whisper_onnx']
+           'WhisperClassifier', 'whisper_metadata', 'export_whisper_onnx']
 
 # %% ../nbs/05b_whisper_heads.ipynb #4c643022
 def default_cache() -> Path:
@@ -295,16 +295,6 @@ class WhisperClassifier(torch.nn.Module):
 # %% ../nbs/05b_whisper_heads.ipynb #b05b1e10
 WHISPER_OPSET = 20  # chapter 07's OPSET (a later chapter, not imported here): the first opset with a Gelu operator
 
-def write_onnx_metadata(path, metadata: dict) -> Path:
-    "Store `metadata` (str -> str) in the ONNX file at `path`, as chapter 07's `write_metadata` does."
-    import onnx
-    m = onnx.load(str(path))
-    props = {p.key: p.value for p in m.metadata_props} | {k: str(v) for k, v in metadata.items()}
-    del m.metadata_props[:]
-    onnx.helper.set_model_props(m, props)
-    onnx.save(m, str(path))
-    return Path(path)
-
 def whisper_metadata(encoder, head_record: dict, training_data: str, window_seconds: float = WHISPER_WINDOW,
                      scenario: str = 'clip') -> dict:
     "The strings a user of the ONNX file needs: labels, the contract (scenario included), the weights' provenance."
@@ -325,4 +315,4 @@ def export_whisper_onnx(model: WhisperClassifier, path, metadata: dict) -> Path:
         torch.onnx.export(model.eval(), (torch.zeros(1, SAMPLE_RATE * 2),), str(path), input_names=['input_values'],
                           output_names=['logits'], opset_version=WHISPER_OPSET, dynamo=False,
                           dynamic_axes={'input_values': {0: 'batch', 1: 'samples'}, 'logits': {0: 'batch'}})
-    return write_onnx_metadata(path, metadata)
+    return write_metadata(path, metadata)
