@@ -11,8 +11,8 @@ import numpy as np
 import onnxruntime as ort
 
 import distilser
-from .core import (RANDOM_WEIGHTS_NOTE, DistilserError, LABELS, log, missing_extra, softmax,
-                            write_metadata)
+from .core import RANDOM_WEIGHTS_NOTE, DistilserError, LABELS, log, missing_extra, softmax
+from .core import write_metadata  # the core chapter's: the Whisper heads write metadata too
 from .data import CORPORA, cremad_manifest, sample_cremad_root
 from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contract, load_clip
 # torch, transformers and onnx are imported inside the functions that build, export or quantise a model, so that
@@ -442,7 +442,7 @@ def open_model(path=None,                       # ONNX file, export or checkpoin
         raise ModelFileError(f"{path}: no such file or directory, nor a shipped model "
                              f"({', '.join(shipped_models()) or 'none in this installation'})")
     if path.is_file(): return OnnxClassifier(path, num_threads=num_threads)
-    if shipped_file(path).is_file(): return OnnxClassifier(shipped_file(path), num_threads=num_threads)
+    if (runs := shipped_file(path)).is_file(): return OnnxClassifier(runs, num_threads=num_threads)
     config = path/'config.json'
     if config.is_file() and 'distilser_backbone' in json.loads(config.read_text()):
         return CheckpointClassifier(path, num_threads=num_threads)
