@@ -45,9 +45,9 @@ def test_the_committed_study_reproduces_the_shipped_record():
     assert {k: fitted[k] for k in ('temperature', 'min_confidence', 'fitted_on')} == \
            {k: record[k] for k in ('temperature', 'min_confidence', 'fitted_on')}
     committed = pd.read_csv(RESULTS/'calibration.csv')
-    # float64 arithmetic on the same committed logits (written with full precision): only summation order may
-    # differ between CPUs, ~1e-16 on an ECE below 1, so 1e-9 leaves seven orders of magnitude
-    np.testing.assert_allclose(scores.ece.to_numpy(), committed.ece.to_numpy(), atol=1e-9)
+    # the bench scored float32 logits; the CSV keeps them in short decimal form, read back here as float64, so a
+    # bin's edge case can move an ECE by ~1e-9 (seen in chapter 08a): 1e-6, far below the 3 decimals reported
+    np.testing.assert_allclose(scores.ece.to_numpy(), committed.ece.to_numpy(), atol=1e-6)
     assert (scores.groupby('corpus').ua.nunique() == 1).all()  # no candidate changes UA
 
 
@@ -100,6 +100,6 @@ def test_five_corpora_model_record_follows_from_its_study():
            {k: records[0][k] for k in ('temperature', 'min_confidence', 'fitted_on')}
     assert not {'turev', 'ravdess'} & set(records[0]['fitted_on'].split(', '))  # never fitted on what it never heard
     committed = pd.read_csv(RESULTS/'calibration_five_corpora.csv')
-    np.testing.assert_allclose(scores.ece.to_numpy(), committed.ece.to_numpy(), atol=1e-9)  # float64, as above
+    np.testing.assert_allclose(scores.ece.to_numpy(), committed.ece.to_numpy(), atol=1e-6)  # as above
     model = open_model('five-corpora-melcnn-v1')
     assert (model.temperature, model.min_confidence) == (records[0]['temperature'], records[0]['min_confidence'])
