@@ -52,8 +52,9 @@ def logits(path: Path, clips_npz: Path, out: Path, emulate: bool) -> np.ndarray:
 
 def recipe(path: Path) -> str:
     "The int8 recipe of a file, from its record: 7-bit weights (saturation-free) or the 8-bit recipe before it."
-    q = json.loads(read_metadata(path).get("quantization", "null") or "null")
-    return "fp32" if q is None else "int8, 7-bit weights" if q.get("saturation_free") else "int8, 8-bit weights"
+    q = read_metadata(path).get("quantization")
+    if q is None: return "fp32"
+    return "int8, 7-bit weights" if json.loads(q).get("saturation_free") else "int8, 8-bit weights"
 
 
 def requantize(model_dir: Path, out: Path) -> Path:

@@ -414,8 +414,8 @@ def int8_ships(int8, fp32) -> bool:
     when there is no fp32 file to run instead."""
     if not Path(int8).is_file(): return False
     if not Path(fp32).is_file(): return True
-    safe = json.loads(read_metadata(int8).get('quantization', '{}')).get('saturation_free', False)
-    return safe and Path(int8).stat().st_size <= INT8_SIZE_SHARE * Path(fp32).stat().st_size
+    if Path(int8).stat().st_size > INT8_SIZE_SHARE * Path(fp32).stat().st_size: return False  # before opening it
+    return json.loads(read_metadata(int8).get('quantization', '{}')).get('saturation_free', False)
 
 def shipped_file(model_dir) -> Path:
     """The ONNX file a model folder (or `distilser export` directory) runs: `model.int8.onnx` where `int8_ships`, else
