@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'SCENARIOS', 'VARIANCE_FLOOR', 'WHISPER_OPSET', 'default_cache', 'cache_key', 'cache_file', 'CacheError',
            'extract_stats', 'cache_corpus', 'load_cached', 'standardise', 'LayerHead', 'HeadRecipe', 'head_logits',
            'train_head', 'head_predictions', 'joined', 'loco_head', 'cremad_cv_head', 'WhisperLogMel',
-           'WhisperClassifier', 'whisper_metadata', 'export_whisper_onnx']
+           'WhisperClassifier', 'whisper_metadata', 'LogitsAndStatistics', 'export_whisper_onnx']
 
 # %% ../nbs/05b_whisper_heads.ipynb #4c643022
 def default_cache() -> Path:
@@ -284,13 +284,17 @@ class WhisperClassifier(torch.nn.Module):
         self.encoder, self.head, self.logmel = encoder.eval(), head.eval(), WhisperLogMel()
         self.window = round(window_seconds * SAMPLE_RATE)
 
-    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+    def statistics(self, input_values: torch.Tensor) -> torch.Tensor:
+        "Each layer's mean and standard deviation over the clip's frames `[batch, layers, 2, dim]`: the head's input."
         x = input_values[:, :self.window]
         n = x.shape[1]
         h = self.encoder(self.logmel(F.pad(x, (0, self.window - n))), output_hidden_states=True).hidden_states
         h = torch.stack(h, 1)[:, :, :(n + 319) // 320]  # the clip's frames (`clip_frames`), not the padding
         mean = h.mean(2)
-        return self.head(torch.stack([mean, ((h - mean[:, :, None]) ** 2).mean(2).sqrt()], 2))
+        return torch.stack([mean, ((h - mean[:, :, None]) ** 2).mean(2).sqrt()], 2)
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor: return self.head(self.statistics(input_values))
+
 
 # %% ../nbs/05b_whisper_heads.ipynb #b05b1e10
 WHISPER_OPSET = 20  # chapter 07's OPSET (a later chapter, not imported here): the first opset with a Gelu operator
@@ -306,13 +310,26 @@ def whisper_metadata(encoder, head_record: dict, training_data: str, window_seco
                 description="Whisper's frozen encoder (OpenAI, MIT) under a head trained by distilser",
                 training_data=training_data, random_weights='false')
 
+class LogitsAndStatistics(torch.nn.Module):
+    """The exported graph: logits, and the clip's statistics beside them (what a head of another scenario standardises
+    by a folder's or a speaker's statistics: one encoder file serves every scenario)."""
+    def __init__(self, model: WhisperClassifier): super().__init__(); self.model = model
+
+    def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.model.statistics(input_values)
+        return self.model.head(s), s
+
 def export_whisper_onnx(model: WhisperClassifier, path, metadata: dict) -> Path:
-    "Write `model` as one fp32 ONNX file (`input_values` [batch, samples] -> `logits`, any length) with `metadata`."
+    """Write `model` as one fp32 ONNX file (`input_values` [batch, samples], any length -> `logits` [batch, labels] and
+    `statistics` [batch, layers, 2, dim]) with `metadata`."""
     import warnings
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # tracer warnings on shapes: the lengths stay symbolic where it matters
-        torch.onnx.export(model.eval(), (torch.zeros(1, SAMPLE_RATE * 2),), str(path), input_names=['input_values'],
-                          output_names=['logits'], opset_version=WHISPER_OPSET, dynamo=False,
-                          dynamic_axes={'input_values': {0: 'batch', 1: 'samples'}, 'logits': {0: 'batch'}})
+        # the wrapper in eval mode: when done, the exporter puts every module back in the wrapper's mode
+        torch.onnx.export(LogitsAndStatistics(model).eval(), (torch.zeros(1, SAMPLE_RATE * 2),), str(path),
+                          input_names=['input_values'],
+                          output_names=['logits', 'statistics'], opset_version=WHISPER_OPSET, dynamo=False,
+                          dynamic_axes={'input_values': {0: 'batch', 1: 'samples'}, 'logits': {0: 'batch'},
+                                        'statistics': {0: 'batch'}})
     return write_metadata(path, metadata)
