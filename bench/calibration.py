@@ -80,7 +80,7 @@ def logits_table(corpora: Path, ravdess: Path, cache: Path | None) -> pd.DataFra
 def ship(record: dict, model_dir: Path = MODEL_DIR) -> list[str]:
     "Write `record` as the `calibration` metadata of a model's ONNX files; their graphs (weights included) unchanged."
     lines = []
-    for name in ("model.onnx", "model.int8.onnx"):
+    for name in [n for n in ("model.onnx", "model.int8.onnx") if (model_dir/n).is_file()]:  # a large model: int8 only
         path = model_dir/name
         before = hashlib.sha256(onnx.load(str(path)).graph.SerializeToString()).hexdigest()
         write_metadata(path, dict(calibration=json.dumps(record)))

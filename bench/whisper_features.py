@@ -1,7 +1,7 @@
 """Whisper's frozen encoder run once over every corpus: the per-layer statistics the heads of chapter 05b train on,
 cached under --cache (never in the repository), one file per corpus and contract (backbone, window, peak level).
-The five corpora that may train and RAVDESS (test-only). Files already there are kept; one corpus at a time, the
-fp32 torch encoder (the one the ONNX file runs), batched.
+The five corpora that may train, RAVDESS (test-only) and TurEV-DB (never trained on: calibration reports it). Files
+already there are kept; one corpus at a time, the fp32 torch encoder (the one the ONNX file runs), batched.
 
     nice -n 5 .venv/bin/python bench/whisper_features.py --corpora /work/corpora --ravdess ../shared/data/ravdess \\
         --cache /work/cache
@@ -17,7 +17,7 @@ from distilser.whisper_heads import cache_corpus, cache_file, load_cached
 
 from corpora import FOLDERS  # bench/corpora.py: where each corpus lies below --corpora
 
-CORPORA = ["urdu", "emovo", "emodb", "ased", "cremad", "ravdess"]  # smallest first: a stopped run keeps the most
+CORPORA = ["urdu", "emovo", "emodb", "ased", "cremad", "ravdess", "turev"]  # smallest first; TurEV: reported only
 
 
 def main():

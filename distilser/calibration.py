@@ -12,9 +12,9 @@ from .evaluate import calibration_metrics, plot_reliability
 # scipy and scikit-learn (the `train` extra) fit the temperature and the thresholds; applying them needs numpy alone
 
 # %% auto #0
-__all__ = ['MIN_ACCURACY', 'NOTE_WINDOWS', 'CANDIDATES', 'TIE', 'logits_of', 'labels_of', 'fit_temperature', 'min_confidence_for',
-           'simulated_notes', 'corpus_weights', 'fit_calibration', 'corpus_scores', 'candidate_records',
-           'choose_candidate', 'calibration_study']
+__all__ = ['MIN_ACCURACY', 'NOTE_WINDOWS', 'CANDIDATES', 'TIE', 'WORSE_BY', 'logits_of', 'labels_of', 'fit_temperature',
+           'min_confidence_for', 'simulated_notes', 'corpus_weights', 'fit_calibration', 'corpus_scores',
+           'candidate_records', 'choose_candidate', 'within_guard', 'calibration_study']
 
 # %% ../nbs/08a_calibration.ipynb #b9a09193
 def logits_of(table: pd.DataFrame) -> np.ndarray:
@@ -134,12 +134,24 @@ TIE = 0.005  # a later (less simple) candidate replaces an earlier one only if i
 
 def choose_candidate(ece_by_candidate: dict,  # {candidate: mean ECE over the unseen corpora}, in `CANDIDATES` order
                      tie: float = TIE,
+                     allowed: list = CANDIDATES,  # the candidates that may be chosen (`within_guard`'s)
                     ) -> str:
     "The candidate with the lowest mean ECE; a later (less simple) one must beat the chosen one by more than `tie`."
     chosen = CANDIDATES[0]
     for c in CANDIDATES[1:]:
-        if ece_by_candidate[c] < ece_by_candidate[chosen] - tie: chosen = c
+        if c in allowed and ece_by_candidate[c] < ece_by_candidate[chosen] - tie: chosen = c
     return chosen
+
+# %% ../nbs/08a_calibration.ipynb #21928728
+WORSE_BY = 0.02  # the most a candidate may raise one unseen corpus's ECE above T = 1's and still be chosen
+
+def within_guard(scores: pd.DataFrame,  # `corpus_scores` of every candidate (`candidate` column)
+                 unseen: list,          # the corpora the guard watches
+                 worse_by: float = WORSE_BY,
+                ) -> list:              # the allowed candidates, in `CANDIDATES` order ("none" always)
+    "The candidates whose ECE on every corpus of `unseen` is at most `worse_by` above the ECE of T = 1 (`none`)."
+    ece = scores[scores.corpus.isin(unseen)].pivot(index="corpus", columns="candidate", values="ece")
+    return [c for c in CANDIDATES if (ece[c] <= ece["none"] + worse_by).all()]
 
 # %% ../nbs/08a_calibration.ipynb #037f71c4
 def calibration_study(table: pd.DataFrame,  # calibration table of every corpus to score
@@ -147,9 +159,9 @@ def calibration_study(table: pd.DataFrame,  # calibration table of every corpus 
                       unseen: list,         # corpora the model never trained on: the fit set, and the choice's
                      ) -> tuple[pd.DataFrame, str, dict]:  # every candidate's scores, the choice, its record
     """Every candidate scored on every corpus of `table`, the candidate `choose_candidate` picks by the mean ECE over
-    `unseen` (each scored leave one corpus out), and the record it ships."""
+    `unseen` (each scored leave one corpus out) among those `within_guard` allows, and the record it ships."""
     records = candidate_records(table, validation, unseen)
     scores = pd.concat([corpus_scores(table, records[c]).assign(candidate=c) for c in CANDIDATES], ignore_index=True)
     mean_ece = scores[scores.corpus.isin(unseen)].groupby("candidate").ece.mean().to_dict()
-    choice = choose_candidate(mean_ece)
+    choice = choose_candidate(mean_ece, allowed=within_guard(scores, unseen))
     return scores, choice, records["shipped"][choice]

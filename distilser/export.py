@@ -19,10 +19,11 @@ from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contr
 # reading an exported file (`OnnxClassifier`, `distilser analyze`) needs onnxruntime and numpy alone
 
 # %% auto #0
-__all__ = ['UNCALIBRATED', 'SAFE_WEIGHT_MAX', 'DEFAULT_MODEL', 'INT8_SIZE_SHARE', 'ModelFileError', 'QuantizationError',
-           'export_fp32', 'model_metadata', 'read_metadata', 'training_audio', 'calibration_and_guard',
-           'read_calibration', 'Classifier', 'OnnxClassifier', 'saturating_weights', 'agreement', 'quantize_int8',
-           'CheckpointClassifier', 'int8_ships', 'shipped_file', 'shipped_models', 'open_model', 'export_onnx']
+__all__ = ['UNCALIBRATED', 'SAFE_WEIGHT_MAX', 'WEIGHT_INPUT', 'DEFAULT_MODEL', 'INT8_SIZE_SHARE', 'ModelFileError',
+           'QuantizationError', 'export_fp32', 'model_metadata', 'read_metadata', 'training_audio',
+           'calibration_and_guard', 'read_calibration', 'Classifier', 'OnnxClassifier', 'saturating_weights',
+           'agreement', 'quantize_int8', 'quantize_dynamic_int8', 'CheckpointClassifier', 'int8_ships', 'shipped_file',
+           'shipped_models', 'open_model', 'export_onnx']
 
 # %% ../nbs/07_export.ipynb #420a1a8d
 OPSET = 20  # the first opset with a Gelu operator: one node per activation instead of five, fewer tensors to quantise
@@ -296,15 +297,19 @@ def _static_int8(src, dst, calibration, exclude, cache) -> Path:
 # %% ../nbs/07_export.ipynb #0a57e79c
 SAFE_WEIGHT_MAX = 64  # 2 * 255 * 64 = 32,640 <= 32,767: no u8 x s8 pair sum saturates a 16-bit register
 
+WEIGHT_INPUT = dict(DequantizeLinear=0, MatMulInteger=1, ConvInteger=1)  # where an int8 weight enters each op
+
 def saturating_weights(path) -> list[str]:
-    """The int8 weight tensors of a QDQ ONNX file (initializers that a `DequantizeLinear` reads) holding a value outside
-    [-64, 64]: with uint8 activations, CPUs without VNNI may saturate their products' 16-bit pair sums."""
+    """The int8 weight tensors of an ONNX file holding a value outside [-64, 64]: with uint8 activations, CPUs without
+    VNNI may saturate their products' 16-bit pair sums. Weights are the int8 initializers that a static file's
+    `DequantizeLinear` reads, or that a dynamic file's `MatMulInteger` or `ConvInteger` multiplies by."""
     import onnx
     from onnx import numpy_helper
     graph = onnx.load(str(path)).graph
     weights = {i.name: i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8}
-    return [n.input[0] for n in graph.node if n.op_type == 'DequantizeLinear' and n.input[0] in weights
-            and np.abs(numpy_helper.to_array(weights[n.input[0]]).astype(np.int16)).max() > SAFE_WEIGHT_MAX]
+    read = [n.input[WEIGHT_INPUT[n.op_type]] for n in graph.node if n.op_type in WEIGHT_INPUT]
+    return [w for w in dict.fromkeys(read) if w in weights
+            and np.abs(numpy_helper.to_array(weights[w]).astype(np.int16)).max() > SAFE_WEIGHT_MAX]
 
 # %% ../nbs/07_export.ipynb #2de4766a
 def agreement(reference_logits,       # logits `[len(clips), labels]` of the reference (fp32 ONNX or PyTorch)
@@ -382,6 +387,38 @@ def quantize_int8(fp32_path,                        # the fp32 ONNX file, with i
                   always_float=[f'{n} ({op[n]})' for n in fixed], kept_float=[f'{n} ({op[n]})' for n in kept])
     return write_metadata(out_path, {**read_metadata(fp32_path), 'quantization': json.dumps(record)})
 
+# %% ../nbs/07_export.ipynb #62235ba5
+def quantize_dynamic_int8(fp32_path,                  # the fp32 ONNX file, with its distilser metadata
+                          out_path,                   # the int8 ONNX file to write
+                          guard,                      # preprocessed clips on which int8 must agree with fp32
+                          floor: float = GUARD_FLOOR, # the top-1 agreement with fp32 that int8 must reach on `guard`
+                          allow_below_floor: bool = False,
+                         ) -> Path:                   # `out_path`, with the fp32 metadata and a `quantization` record
+    "Dynamic int8 copy of an exported model: 7-bit weights of every weight `MatMul`, activations quantised as they come."
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    model = onnx.load(str(fp32_path))
+    weighted = set(weight_nodes(model))
+    between_activations = [n.name for n in model.graph.node if n.op_type == 'MatMul' and n.name not in weighted]
+    with tempfile.TemporaryDirectory() as d, _quiet_quantizer():
+        q = Path(d)/'int8.onnx'
+        quantize_dynamic(str(fp32_path), str(q), op_types_to_quantize=['MatMul'], nodes_to_exclude=between_activations,
+                         weight_type=QuantType.QInt8, reduce_range=True)
+        reached = agreement(OnnxClassifier(fp32_path).clip_logits(guard), OnnxClassifier(q), guard)
+        if reached['agreement'] < floor and not allow_below_floor:
+            raise QuantizationError(f"{out_path}: dynamic int8 agrees with fp32 on {reached['agreement']:.1%} of "
+                                    f"{len(guard)} guard clips, below the floor of {floor:.1%}")
+        if saturating := saturating_weights(q):
+            raise QuantizationError(f"{out_path}: {len(saturating)} int8 weight tensors exceed +-{SAFE_WEIGHT_MAX} "
+                                    f"(e.g. {saturating[0]}): they can saturate on CPUs without VNNI")
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        onnx.save(onnx.load(str(q)), str(out_path))
+    record = dict(recipe='dynamic: per-tensor 7-bit int8 MatMul weights, uint8 activations quantised at run time',
+                  saturation_free=True, guard_clips=len(guard), floor=floor, agreement=reached['agreement'],
+                  max_prob_diff=reached['max_prob_diff'], kept_float=between_activations)
+    return write_metadata(out_path, {**read_metadata(fp32_path), 'quantization': json.dumps(record)})
+
 # %% ../nbs/07_export.ipynb #e0d276a3
 DEFAULT_MODEL = 'cremad-melcnn-v2'
 
@@ -410,11 +447,11 @@ INT8_SIZE_SHARE = 0.5  # int8 ships only where it at least halves the file: its 
 
 def int8_ships(int8, fp32) -> bool:
     """The shipping rule: an int8 file runs by default when its weights cannot saturate on any CPU (its `quantization`
-    record, which `quantize_int8` writes after `saturating_weights`) and it is at most half of the fp32 file, or
-    when there is no fp32 file to run instead."""
+    record, which `quantize_int8` and `quantize_dynamic_int8` write after `saturating_weights`) and it is at most half
+    of the fp32 file, or there is no fp32 file (a model too large to ship in both precisions ships its int8 file)."""
     if not Path(int8).is_file(): return False
-    if not Path(fp32).is_file(): return True
-    if Path(int8).stat().st_size > INT8_SIZE_SHARE * Path(fp32).stat().st_size: return False  # before opening it
+    if Path(fp32).is_file() and Path(int8).stat().st_size > INT8_SIZE_SHARE * Path(fp32).stat().st_size:
+        return False  # decided before opening it
     return json.loads(read_metadata(int8).get('quantization', '{}')).get('saturation_free', False)
 
 def shipped_file(model_dir) -> Path:
