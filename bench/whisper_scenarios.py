@@ -117,7 +117,6 @@ def heads(args) -> dict:
 def end_to_end(args) -> dict:
     "RAVDESS through the shipped file's `statistics` output and chapter 07c's numpy code, every scenario."
     from distilser.data import load_corpora
-    from distilser.evaluate import predict_clips
     from distilser.export import open_model
     from distilser.int8_speed import cpu_label
     from distilser.loco import corpus_scores
@@ -130,12 +129,12 @@ def end_to_end(args) -> dict:
     logits, stats = clip_statistics(model, clips)
     scores = {"clip": (logits, None)}
     folder = scenario_head(model, "folder")
-    scores["folder"] = (folder.logits(GroupStatistics.of(stats).standardise(stats)), None)
+    scores["folder"] = (folder.logits(GroupStatistics.of(stats).standardise(stats, folder.floor)), None)
     speaker = scenario_head(model, "speaker")
     z = np.empty_like(stats)
     for _, idx in manifest.groupby("speaker").indices.items():  # each clip by a profile of its speaker's other clips
         for i in idx:
-            z[i] = GroupStatistics.of(stats[idx[idx != i]]).standardise(stats[i:i + 1])[0]
+            z[i] = GroupStatistics.of(stats[idx[idx != i]]).standardise(stats[i:i + 1], speaker.floor)[0]
     scores["speaker"] = (speaker.logits(z), None)
     out = {}
     for name, (z, _) in scores.items():
