@@ -16,7 +16,8 @@ from tqdm import tqdm  # the text bar, in a notebook too: it is the command line
 from .core import LABELS, DistilserError, MissingExtraError, lazy_module, log, pyplot
 from .data import AUDIO_EXTENSIONS, UNDECODABLE_AUDIO, audio_files
 from .export import ModelFileError, open_model
-from .pipeline import NoteAnalysis, StreamingVAD, analyze_file, plot_timeline
+from .pipeline import NoteAnalysis, StreamingVAD, analyze_file, analyze_with_profile, plot_timeline
+from .scenarios import GroupStatistics, ScenarioClassifier, SpeakerProfile
 
 # %% auto #0
 __all__ = ['UNSUPPORTED_MAGIC', 'ROW_FIELDS', 'EARLIER_FIELDS', 'RAY_INSTALL', 'LIST_SUFFIXES', 'input_files',
@@ -24,10 +25,11 @@ __all__ = ['UNSUPPORTED_MAGIC', 'ROW_FIELDS', 'EARLIER_FIELDS', 'RAY_INSTALL', '
            'figure_name', 'save_timeline', 'analyze_note', 'note_row', 'error_row', 'model_name', 'analyze_row',
            'fan_out', 'worker_threads', 'output_kind', 'format_row', 'drop_partial_line', 'csv_columns', 'read_rows',
            'recorded_paths', 'rewrite_results', 'output_lock', 'open_results', 'plot_template', 'figure_root',
-           'print_results', 'write_results', 'analyze_command', 'add_cli', 'import_ray', 'is_uri', 'open_location',
-           'location_name', 'listed_paths', 'source_files', 'local_copy', 'located_row', 'analyze_batch', 'RowMaker',
-           'results_schema', 'partition_kind', 'partition_files', 'write_partition', 'read_partition', 'read_results',
-           'drop_error_rows', 'write_partitions', 'ray_rows', 'ray_cluster', 'ray_results', 'ray_command']
+           'folder_model', 'note_statistics', 'folder_statistics', 'print_results', 'write_results', 'analyze_command',
+           'add_cli', 'import_ray', 'is_uri', 'open_location', 'location_name', 'listed_paths', 'source_files',
+           'local_copy', 'located_row', 'analyze_batch', 'RowMaker', 'results_schema', 'partition_kind',
+           'partition_files', 'write_partition', 'read_partition', 'read_results', 'drop_error_rows',
+           'write_partitions', 'ray_rows', 'ray_cluster', 'ray_results', 'ray_command']
 
 # %% ../nbs/09b_batch.ipynb #0484b9bd
 pd = lazy_module('pandas')  # only the results table needs it: see `lazy_module`
@@ -117,14 +119,17 @@ def save_timeline(result: NoteAnalysis, png) -> Path:
     return Path(png)
 
 def analyze_note(path, model=None, hop_seconds=None, batch_size=8, threads=None, plot=None,
-                 progress=False, min_confidence=None, plot_root=None) -> NoteAnalysis | str:
+                 progress=False, min_confidence=None, plot_root=None, group=None, profile=None) -> NoteAnalysis | str:
     """`analyze_file` of `path` with this process's model and VAD, the timeline saved to `plot` ('{name}' in it is the
     file's `figure_name` below `plot_root`) if given; or the one-line reason that `path` cannot be analysed. A model
-    that cannot be used raises."""
+    that cannot be used raises. With `group` (`folder_statistics`), the folder scenario; with `profile` (a file), the
+    speaker profile's (chapter 09's `analyze_with_profile`)."""
     m = process_model(model, threads)  # outside the try: a broken model is not one bad file, it stops the run
     try:
-        result = analyze_file(path, m, hop_seconds=hop_seconds, batch_size=batch_size, vad=process_vad(),
-                              progress=progress, min_confidence=min_confidence)
+        settings = dict(hop_seconds=hop_seconds, batch_size=batch_size, vad=process_vad(), progress=progress,
+                        min_confidence=min_confidence)
+        if profile: result = analyze_with_profile(path, m, profile, **settings)
+        else: result = analyze_file(path, m if group is None else folder_model(m, group), **settings)
         if plot: save_timeline(result, str(plot).replace('{name}', figure_name(path, plot_root)))
         return result
     except Exception as e:  # one bad file must not stop a run of thousands; its row says why
@@ -148,9 +153,9 @@ def error_row(path, reason: str, model: str) -> dict:
     return dict.fromkeys(ROW_FIELDS) | dict(path=str(path), model=model, error=reason)
 
 # %% ../nbs/09b_batch.ipynb #4681fe66
-def model_name(model) -> str:
-    "What the rows' `model` column says: the model file's full path."
-    return str(Path(model.path).resolve())
+def model_name(model, folder: bool = False) -> str:
+    "What the rows' `model` column says: the model file's full path (and the folder scenario's head, with `folder`)."
+    return str(Path(model.path).resolve()) + (' + head.folder.onnx' if folder else '')
 
 # %% ../nbs/09b_batch.ipynb #1c76c60b
 def analyze_row(path,                          # an audio file
@@ -161,11 +166,12 @@ def analyze_row(path,                          # an audio file
                 plot: str | None = None,       # PNG for the timeline, '{name}' replaced by the file's `figure_name`
                 min_confidence: float | None = None,  # emotions below it are uncertain (None: the model's floors)
                 plot_root: str | None = None,  # the folder that figure names start from (None: the file's own)
+                group: GroupStatistics | None = None,  # the folder's statistics (`folder_statistics`), or None
                ) -> dict:
     "The results row of one file, its one-line error in the row when it cannot be analysed: the per-file function."
     outcome = analyze_note(path, model, hop_seconds, batch_size, threads, plot, min_confidence=min_confidence,
-                           plot_root=plot_root)
-    name = model_name(process_model(model, threads))
+                           plot_root=plot_root, group=group)
+    name = model_name(process_model(model, threads), folder=group is not None)
     return error_row(path, outcome, name) if isinstance(outcome, str) else note_row(outcome, name)
 
 # %% ../nbs/09b_batch.ipynb #bca109a4
@@ -377,6 +383,27 @@ def _bar(total: int, show: bool = True):
     return tqdm(total=total, unit=' files', desc='analyze', file=sys.stderr, disable=None if show else True,
                 dynamic_ncols=True)
 
+# %% ../nbs/09b_batch.ipynb #8d51adb3
+def folder_model(model, group: GroupStatistics) -> ScenarioClassifier:
+    "`model` in the folder scenario, standardised by `group`."
+    return ScenarioClassifier(model, 'folder', group, f"folder statistics of {group.n} windows")
+
+def note_statistics(path, model=None, hop_seconds=None, batch_size=8, threads=None) -> GroupStatistics | str:
+    "The statistics of the encoder statistics of `path`'s windows (the first pass of --folder-stats), or why not."
+    scored = ScenarioClassifier(process_model(model, threads), 'clip')
+    try: analyze_file(path, scored, hop_seconds=hop_seconds, batch_size=batch_size, vad=process_vad(), progress=False)
+    except Exception as e: return error_reason(path, e)  # its row, in the second pass, says why
+    return scored.heard
+
+def folder_statistics(files, workers: int = 1, **options) -> GroupStatistics:
+    "The statistics of every window of `files` (`note_statistics` fanned out and merged); one line if none has speech."
+    group = None
+    for part in fan_out(note_statistics, files, workers, **options):
+        if isinstance(part, GroupStatistics): group = part if group is None else group.merge(part)
+    if group is None or not group.n:
+        raise DistilserError('--folder-stats: none of the files has speech to take the statistics of')
+    return group
+
 # %% ../nbs/09b_batch.ipynb #a43f4526
 def print_results(files, args, options) -> int:
     "Without --out: each file's summary (or one JSON list with --json), errors on stderr; 0 when one was analysed."
@@ -403,7 +430,7 @@ def write_results(files, args, options) -> int:
         log.warning('%s: random weights (offline configuration): its emotions mean nothing', model.path)
     counts, start = Counter(), time.perf_counter()
     retry = {os.path.abspath(f) for f in files} if args.retry_errors else ()  # the error rows of these files only
-    with open_results(args.out, model_name(model), retry) as (done, append):
+    with open_results(args.out, model_name(model, folder=options.get('group') is not None), retry) as (done, append):
         todo = [f for f in map(os.path.abspath, files) if f not in done]  # absolute: a rerun may start elsewhere
         rows = fan_out(analyze_row, todo, args.workers, **options)
         with closing(rows), _bar(len(todo)) as bar:
@@ -427,9 +454,18 @@ def analyze_command(args) -> int:
     if args.workers < 1: raise DistilserError(f'--workers {args.workers}: needs at least 1')
     if args.min_confidence is not None and not 0 <= args.min_confidence <= 1:
         raise DistilserError(f'--min-confidence {args.min_confidence}: a probability, from 0 (never uncertain) to 1')
+    folder_stats, profile = getattr(args, 'folder_stats', False), getattr(args, 'profile', None)
+    if (folder_stats or profile) and args.engine == 'ray':
+        raise DistilserError('--folder-stats and --profile run on the local engine only (without --engine ray)')
+    if folder_stats and profile: raise DistilserError('--folder-stats or --profile: one scenario at a time')
+    if profile and (args.workers > 1 or args.out):
+        raise DistilserError('--profile hears the notes one after another, each through the profile of those before '
+                             'it: without --workers and --out')
     if args.engine == 'ray': return ray_command(args)
     if args.address: raise DistilserError('--address is the Ray cluster of --engine ray: give both')
-    process_model(args.model, args.threads)  # the model, checked in this process before any work
+    model = process_model(args.model, args.threads)  # the model, checked in this process before any work
+    if folder_stats: ScenarioClassifier(model, 'folder')  # a model without statistics or head: refused here
+    if profile: SpeakerProfile.open(profile, model)        # and a profile that is not this model's
     files = input_files(args.inputs)
     if not files: return 2  # the warning said which folder had no audio
     plot = plot_template(args.plot, len(files) > 1) if args.plot else None
@@ -438,6 +474,9 @@ def analyze_command(args) -> int:
     options = dict(model=args.model, hop_seconds=args.hop, batch_size=args.batch_size,
                    threads=worker_threads(args.threads, args.workers), min_confidence=args.min_confidence,
                    plot=plot, plot_root=plot_root)
+    if folder_stats: options['group'] = folder_statistics(files, args.workers, **{k: options[k] for k in (
+        'model', 'hop_seconds', 'batch_size', 'threads')})
+    if profile: options['profile'] = profile
     if args.out: return write_results(files, args, options)
     # one file in one process: its own progress bars for a long note, as in the pipeline chapter
     return print_results(files, args, options | dict(progress=None if len(files) == args.workers == 1 else False))
@@ -473,6 +512,12 @@ def add_cli(subparsers):
     p.add_argument('--hop', type=float, default=None, metavar='SECONDS',
                    help='window hop (default: the window length, no overlap)')
     p.add_argument('--batch-size', type=int, default=8, metavar='N', help='windows per model call')
+    p.add_argument('--folder-stats', action='store_true',
+                   help="the folder scenario: each window's encoder statistics standardised by those of all the "
+                        "files' windows (a first pass over them; a Whisper model with its head.folder.onnx)")
+    p.add_argument('--profile', metavar='PROFILE',
+                   help="a speaker profile file (created if missing): each note heard through the statistics of the "
+                        "person's earlier notes, then added to it (a Whisper model with its head.speaker.onnx)")
     p.add_argument('--engine', choices=['local', 'ray'], default='local',
                    help=f'local: this machine\'s processes (--workers); ray: Ray Data on a cluster, every CPU of it '
                         f'({RAY_INSTALL})')

@@ -18,13 +18,14 @@ from .data import add_corpus_options, corpus_sources, load_corpora
 from .preprocessing import AudioError, load_clip
 from .export import ModelFileError, open_model
 from .int8_speed import cpu_label
+from .scenarios import ScenarioClassifier
 # matplotlib and seaborn (the `plot` extra) are imported by the functions that draw
 
 # %% auto #0
-__all__ = ['PAPER_RAVDESS', 'PAPER_SOURCE', 'RAVDESS_FOUR_CLASS_CLIPS', 'AROUSAL_LEVELS', 'predict_clips', 'recalls',
-           'arousal_table', 'arousal_accuracy', 'ravdess_metrics', 'comparison_table', 'model_description',
+__all__ = ['PAPER_RAVDESS', 'PAPER_SOURCE', 'RAVDESS_FOUR_CLASS_CLIPS', 'AROUSAL_LEVELS', 'FOLDER_MEANS', 'predict_clips',
+           'recalls', 'arousal_table', 'arousal_accuracy', 'ravdess_metrics', 'comparison_table', 'model_description',
            'plot_confusion', 'calibration_metrics', 'plot_reliability', 'plot_arousal', 'figure_title', 'corpus_name',
-           'evaluate', 'write_report', 'evaluate_command', 'add_cli']
+           'folder_predictions', 'evaluate', 'write_report', 'evaluate_command', 'add_cli']
 
 # %% ../nbs/08_ravdess.ipynb #dfbb8150
 PAPER_RAVDESS = dict(accuracy=0.4664, ua=0.4557, recall_anger=0.99, recall_neutral=0.55, recall_sadness=0.27)
@@ -203,6 +204,24 @@ def _probabilities(preds: pd.DataFrame) -> np.ndarray:
     "The `p_<label>` columns of `predict_clips`'s result, `[clips, labels]`."
     return preds[[f"p_{l}" for l in LABELS]].to_numpy()
 
+# %% ../nbs/08_ravdess.ipynb #173c3c97
+FOLDER_MEANS = "each corpus's clips standardised by that corpus's own encoder statistics (head.folder.onnx)"
+
+def folder_predictions(model,                   # an opened model with `statistics` and `head.folder.onnx`
+                       manifest: pd.DataFrame,  # the clips, with `path` and `corpus` (one folder per corpus)
+                       batch_size: int = 16, progress: bool = True,
+                      ) -> tuple[pd.DataFrame, ScenarioClassifier]:  # `predict_clips`'s rows; the classifier
+    "`predict_clips` in the folder scenario: each corpus of `manifest` standardised by its own clips' statistics."
+    scored = ScenarioClassifier(model, "folder")  # refused here, before any audio is read, if it cannot be
+    parts, skipped = [], list(manifest.attrs.get("skipped", []))
+    for _, clips in manifest.groupby("corpus", sort=False):
+        clips = clips.copy(); clips.attrs = {}
+        part = predict_clips(ScenarioClassifier(model, "folder"), clips, batch_size, progress)
+        parts.append(part); skipped += part.attrs["skipped"]
+    out = pd.concat(parts, ignore_index=True) if parts else predict_clips(scored, manifest.iloc[:0], batch_size, False)
+    out.attrs["skipped"] = skipped
+    return out, scored
+
 # %% ../nbs/08_ravdess.ipynb #98aea911
 def evaluate(model,                           # a path for `open_model`, None for the default model, or an opened model
              manifest: pd.DataFrame,          # the clips, with `path`, `label` and `corpus` (e.g. `ravdess_manifest`)
@@ -210,17 +229,20 @@ def evaluate(model,                           # a path for `open_model`, None fo
              batch_size: int = 16,            # clips per model call
              num_threads: int | None = None,  # ONNX Runtime threads when `model` is opened here
              progress: bool = True,           # a tqdm bar over the clips
+             folder_stats: bool = False,      # each corpus's clips standardised by its own statistics (chapter 07c)
             ) -> dict:                        # the metrics (those of metrics.json), the paper's beside RAVDESS's
     """Cross-corpus metrics of `model` (a path for `open_model`, None for the default model, or an opened model) on
     `manifest` (RAVDESS's, beside the paper's figures, or any other); with `out_dir`, also writes metrics.json,
-    predictions.csv, confusion.png, reliability.png and arousal.png there."""
+    predictions.csv, confusion.png, reliability.png and arousal.png there. With `folder_stats`, the folder scenario
+    (`folder_predictions`), recorded as `scenario` in the metrics."""
     start = time.perf_counter()
     model = open_model(model, num_threads) if model is None or isinstance(model, (str, Path)) else model
     path, corpus = model.path, corpus_name(manifest)
     seen = [c for c in sorted(set(manifest.corpus)) if _trained_on(model, c)]
     if seen:
         log.warning("%s: this model was trained on %s clips; its %s figures are not cross-corpus", path, corpus, corpus)
-    preds = predict_clips(model, manifest, batch_size, progress)
+    if folder_stats: preds, model = folder_predictions(model, manifest, batch_size, progress)
+    else: preds = predict_clips(model, manifest, batch_size, progress)
     if preds.empty: raise DistilserError("no clip of the manifest could be read")
     description = model_description(path, model)
     calibration = calibration_metrics(_probabilities(preds), preds.label.map(LABEL2ID), model.min_confidence["window"])
@@ -234,6 +256,7 @@ def evaluate(model,                           # a path for `open_model`, None fo
                    **calibration,
                    paper=dict(PAPER_RAVDESS, source=PAPER_SOURCE) if corpus == "RAVDESS" else None,
                    skipped=[dict(path=p, reason=r) for p, r in preds.attrs["skipped"]],
+                   **(dict(scenario="folder", scenario_means=FOLDER_MEANS) if folder_stats else {}),
                    seconds=round(time.perf_counter() - start, 2))
     if out_dir is not None: write_report(metrics, preds, out_dir)
     return metrics
@@ -262,7 +285,7 @@ def evaluate_command(args) -> int:
     "`distilser evaluate`: the cross-corpus analysis of one model, on RAVDESS or on any corpus given as a manifest."
     manifest = load_corpora(corpus_sources(args), args.label_map)
     model = open_model(args.model, args.threads)
-    metrics = evaluate(model, manifest, out_dir=args.out, batch_size=args.batch_size)
+    metrics = evaluate(model, manifest, out_dir=args.out, batch_size=args.batch_size, folder_stats=args.folder_stats)
     with pd.option_context("display.width", 160, "display.max_colwidth", 80):
         print(comparison_table(metrics, metrics["description"]).to_string(na_rep="-"))
     skipped = f", {len(metrics['skipped'])} skipped" if metrics["skipped"] else ""
@@ -274,6 +297,7 @@ def evaluate_command(args) -> int:
         print(f"uncertain below {metrics['min_confidence']:.0%}: {metrics['uncertain_share']:.0%} of the clips; the "
               f"others are right {'-' if certain is None else f'{certain:.1%}'} of the time")
     print(f"scored {metrics['model']} on {metrics['cpu']}")
+    if metrics.get("scenario"): print(f"scenario: {metrics['scenario']} ({metrics['scenario_means']})")
     print(f"{metrics['corpus']}: {metrics['n_clips']} clips{skipped} in {metrics['seconds']:.1f} s; wrote "
           f"metrics.json, predictions.csv, confusion.png, reliability.png and arousal.png to {args.out}")
     if metrics["random_weights"]: print(f"note: {RANDOM_WEIGHTS_NOTE}")
@@ -294,4 +318,6 @@ def add_cli(subparsers):
     p.add_argument("--out", required=True, metavar="DIR", help="where to write the report")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
     p.add_argument("--batch-size", type=int, default=16, metavar="B", help="clips per batch (default 16)")
+    p.add_argument("--folder-stats", action="store_true", help="the folder scenario: each clip's encoder statistics "
+                   "standardised by those of its corpus's clips (a Whisper model with its head.folder.onnx)")
     p.set_defaults(func=evaluate_command)

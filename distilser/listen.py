@@ -4,7 +4,7 @@
 
 # %% ../nbs/09c_listen.ipynb #4a2531ae
 from __future__ import annotations
-import argparse, json, queue, signal, sys, threading, time
+import argparse, json, os, queue, signal, sys, threading, time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -140,7 +140,7 @@ def listen(source,          # a `Microphone`, `FileSource` or any `LiveChunks`: 
     "Emotion while someone speaks: each window of `source` classified as soon as its speech is complete."
     from distilser.pipeline import EmotionStream
     stream, sent, late, lost = EmotionStream(model, source.sample_rate, path=source.name, **kwargs), 0, False, 0
-    with open(out, 'a') if out else open(Path.devnull, 'w') as f, ctrl_c_ends() as stop:
+    with open(out, 'a') if out else open(os.devnull, 'w') as f, ctrl_c_ends() as stop:
         def send(windows):
             for w in windows:
                 echo(live_line(w))
@@ -164,12 +164,19 @@ def listen(source,          # a `Microphone`, `FileSource` or any `LiveChunks`: 
 # %% ../nbs/09c_listen.ipynb #e848da2b
 def listen_command(args) -> int:
     from distilser.export import open_model
+    from distilser.scenarios import SpeakerProfile
     device = int(args.device) if args.device and args.device.isdigit() else args.device
-    source = FileSource(args.file, realtime=args.realtime) if args.file else Microphone(device, args.rate)
     model = open_model(args.model, num_threads=args.threads)
+    profile = SpeakerProfile.open(args.profile, model) if getattr(args, 'profile', None) else None  # before the sound
+    source = FileSource(args.file, realtime=args.realtime) if args.file else Microphone(device, args.rate)
+    heard = profile.classifier(model) if profile else model
+    if profile: print(f'distilser: {heard.note}', file=sys.stderr)
     print(f'distilser: listening to {source.name} ({source.sample_rate} Hz); Ctrl-C ends', file=sys.stderr)
-    result = listen(source, model, args.out, hop_seconds=args.hop, min_confidence=args.min_confidence)
+    result = listen(source, heard, args.out, hop_seconds=args.hop, min_confidence=args.min_confidence)
     print(result.summary())
+    if profile:
+        profile.add_note(heard.heard).save()
+        print(f'distilser: {profile.path} now holds {profile.notes} notes ({profile.group.n} windows)', file=sys.stderr)
     return 0
 
 # %% ../nbs/09c_listen.ipynb #8e3025d5
@@ -191,4 +198,7 @@ def add_cli(subparsers):
     p.add_argument('--hop', type=float, default=None, metavar='SECONDS', help='window hop (default: the window)')
     p.add_argument('--min-confidence', type=float, default=None, metavar='P', help="below P a window's or the "
                    "note's emotion is 'uncertain' (default: the model's own floors; 0: never)")
+    p.add_argument('--profile', metavar='PROFILE', help="a speaker profile file (created if missing): the session "
+                   "heard through the statistics of the person's earlier notes, then added to it (a Whisper model "
+                   "with its head.speaker.onnx)")
     p.set_defaults(func=listen_command)

@@ -8,7 +8,7 @@ __all__ = ['VAD_FRAME', 'VAD_CONTEXT', 'BLOCK_SECONDS', 'BLOCK_SAMPLES', 'MIN_TA
            'vad_model_path', 'build_sequence_vad', 'StreamingVAD', 'SpeechTracker', 'speech_regions', 'detect_speech',
            'window_bounds', 'speech_to_file', 'prepare_window', 'classify_windows', 'confidence_floors',
            'note_probabilities', 'arousal_summary', 'verdict', 'NoteAnalysis', 'window_line', 'EmotionStream',
-           'analyze_file', 'analyze', 'plot_timeline']
+           'analyze_file', 'analyze', 'analyze_with_profile', 'plot_timeline']
 
 # %% ../nbs/09_pipeline.ipynb #b856687b
 import importlib.resources, json, sys
@@ -25,6 +25,7 @@ from .data import audio_problem
 from .preprocessing import (PREPROCESSING, SAMPLE_RATE, AudioError, channel_powers, load_audio, mono_channel,
                                      pre_emphasis, peak_normalize)
 from .export import OnnxClassifier, open_model
+from .scenarios import SpeakerProfile
 # pandas and tqdm load on use; no torch, transformers or matplotlib: the plain install runs this chapter
 
 # %% ../nbs/09_pipeline.ipynb #9ff032bd
@@ -424,6 +425,8 @@ class NoteAnalysis:
     probabilities: dict | None # the note's distribution over the labels, None when there is no speech
     random_weights: bool       # the model was never trained: its outputs mean nothing
     uncertain: bool = False    # the leading emotion is below the model's confidence floor for a note
+    scenario: str | None = None       # the scenario it was heard in (chapter 07c); None: the model's own contract
+    scenario_note: str | None = None  # a line on that scenario: whose statistics, or why the single-clip head
 
     @property
     def speech_seconds(self) -> float: return float(sum(b - a for a, b in self.speech))
@@ -450,7 +453,8 @@ class NoteAnalysis:
                     emotion=self.emotion, uncertain=self.uncertain, verdict=self.verdict,
                     probabilities=self.probabilities, arousal=self.arousal,
                     speech=[[round(a, 3), round(b, 3)] for a, b in self.speech], windows=self.windows,
-                    random_weights=self.random_weights)
+                    random_weights=self.random_weights,
+                    **(dict(scenario=self.scenario, scenario_note=self.scenario_note) if self.scenario else {}))
 
     def summary(self) -> str:
         "A few readable lines: the emotion, the arousal split, the timeline."
@@ -461,6 +465,7 @@ class NoteAnalysis:
                  f"  emotion: {self.verdict}   arousal: {self.arousal['level']} "
                  f"(high {self.arousal['high']:.0%}, low {self.arousal['low']:.0%})",
                  "  " + "  ".join(f"{l} {p:.0%}" for l, p in self.probabilities.items())]
+        if self.scenario: lines.append(f"  scenario: {self.scenario_note or self.scenario}")
         lines += [f"    {window_line(w)}" for w in self.windows]
         if self.random_weights: lines.append(f"  ({RANDOM_WEIGHTS_NOTE})")
         return "\n".join(lines)
@@ -523,7 +528,8 @@ class EmotionStream:
                 if self.windows else None)
         return NoteAnalysis(self.path, self.received / self.sample_rate, [(a / SAMPLE_RATE, b / SAMPLE_RATE)
                             for a, b in self.regions], self.windows, note, self.model.is_random_weights,
-                            bool(note) and max(note.values()) < self.floors['note'])
+                            bool(note) and max(note.values()) < self.floors['note'],
+                            getattr(self.model, 'scenario', None), getattr(self.model, 'note', None))
 
     def _advance(self, x, end=False) -> list[dict]:
         "16 kHz samples in: VAD, settled speech appended, complete windows classified."
@@ -597,11 +603,27 @@ def analyze_file(path,                               # an audio file soundfile c
 # %% ../nbs/09_pipeline.ipynb #f508a4b3
 def analyze(path,              # an audio file soundfile can read, of any length
             model=None,        # a model file or export directory, an opened model, or None: distilser's default model
+            profile=None,      # a speaker profile file (`analyze_with_profile`), None: the model's own contract
             **kwargs,          # passed on to `analyze_file`: `hop_seconds`, `batch_size`, `progress`, ...
            ) -> NoteAnalysis:  # speech regions, per-window emotions, the note's probabilities
     "Emotion of the audio file `path` with `model` (a path, an opened model, or None: distilser's default model)."
     model = open_model(model) if model is None or isinstance(model, (str, Path)) else model
-    return analyze_file(path, model, **kwargs)
+    if profile is None: return analyze_file(path, model, **kwargs)
+    return analyze_with_profile(path, model, profile, **kwargs)
+
+# %% ../nbs/09_pipeline.ipynb #7ad808dc
+def analyze_with_profile(path,                # an audio file soundfile can read, of any length
+                         model: OnnxClassifier,  # an opened Whisper model with `statistics` and `head.speaker.onnx`
+                         profile,             # the speaker profile file (created if missing)
+                         **kwargs,            # passed on to `analyze_file`
+                        ) -> NoteAnalysis:
+    """`analyze_file` of `path` heard through the speaker profile in the file `profile` (the single-clip head while it
+    has too few notes), which is then updated with this note and saved."""
+    profile = SpeakerProfile.open(profile, model)  # refused in one line before any audio is read
+    scored = profile.classifier(model)
+    result = analyze_file(path, scored, **kwargs)
+    profile.add_note(scored.heard).save()
+    return result
 
 # %% ../nbs/09_pipeline.ipynb #d54acc40
 def plot_timeline(result: NoteAnalysis,  # what `analyze` or `analyze_file` returned
