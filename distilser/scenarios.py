@@ -33,9 +33,10 @@ def head_path(model: OnnxClassifier, scenario: str) -> Path:
     return Path(model.path).parent/f'head.{scenario}.onnx'
 
 def require_statistics(model: OnnxClassifier, scenario: str) -> tuple:
-    "`statistics_shape(model)`, or `ScenarioError` naming what `model` lacks for `scenario`."
+    "`statistics_shape(model)`, or `ScenarioError` naming what `model` lacks for `scenario` (its head too)."
     shape, head = statistics_shape(model), head_path(model, scenario)
-    missing = ([] if shape else ["no `statistics` output"]) + ([] if head.is_file() else [f"no {head.name} beside it"])
+    missing = ([] if shape else ["no `statistics` output"]) + (
+        [] if scenario not in SCENARIO_HEADS or head.is_file() else [f"no {head.name} beside it"])
     if missing:
         raise ScenarioError(f"{model.path}: cannot serve the {scenario} scenario ({' and '.join(missing)}); "
                             "a Whisper model with its scenario heads can (whisper-base-five-corpora-v1)")
@@ -47,7 +48,7 @@ def clip_statistics(model: OnnxClassifier,  # an opened model with a `statistics
                     batch_size: int = 16,
                    ) -> tuple[np.ndarray, np.ndarray]:  # logits `[n, labels]`, statistics `[n, layers, 2, width]`
     "The single-clip logits and the encoder statistics of each clip, from one run of the file."
-    shape = require_statistics(model, 'clip') if statistics_shape(model) is None else statistics_shape(model)
+    shape = require_statistics(model, 'clip')  # the statistics output, no head needed
     logits, stats, run = [], [], []
     for x in list(clips) + [None]:
         if run and (x is None or len(x) != len(run[0]) or len(run) == batch_size):
