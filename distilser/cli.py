@@ -43,7 +43,8 @@ def add_cli(sub):
 # %% ../nbs/10_cli.ipynb #7a25b602
 # subcommand: the module whose `add_cli` adds it
 COMMANDS = {'manifest': 'cli', 'analyze': 'batch', 'evaluate': 'evaluate', 'export': 'pte', 'bench': 'int8_speed',
-            'train': 'production', 'loso': 'loso', 'loco': 'loco', 'study': 'study', 'default-model': 'default_model',
+            'train': 'production', 'loso': 'backbones', 'loco': 'backbones', 'study': 'study',
+            'default-model': 'default_model',
             'listen': 'listen', 'models': 'shipped'}
 
 def _needs_extra(library: str):

@@ -22,8 +22,8 @@ from .loso import (TrainingConfig, _check_settings, _environment, add_init_optio
                             check_unheard, model_overrides, predict, start_model, train_model, training_config)
 
 # %% auto #0
-__all__ = ['TEST_ONLY', 'SCORE_COLUMNS', 'loco_folds', 'validation_speakers', 'split_loco', 'corpus_scores', 'run_loco',
-           'loco_scores', 'loco_summary', 'plot_loco', 'loco_command', 'add_cli', 'adapt_batchnorm']
+__all__ = ['TEST_ONLY', 'SCORE_COLUMNS', 'loco_folds', 'validation_speakers', 'split_loco', 'corpus_scores', 'chosen_folds',
+           'run_loco', 'loco_scores', 'loco_summary', 'plot_loco', 'loco_command', 'add_cli', 'adapt_batchnorm']
 
 # %% ../nbs/05a_loco.ipynb #4f3cb2fb
 TEST_ONLY = ('ravdess',) + tuple(k for k, c in NAMED_CORPORA.items() if not c.shippable)  # never trained on
@@ -65,6 +65,13 @@ def corpus_scores(preds: pd.DataFrame) -> pd.DataFrame:  # predictions: `corpus`
     return pd.DataFrame(rows).T
 
 # %% ../nbs/05a_loco.ipynb #809f25cf
+def chosen_folds(folds: list, targets: list | None = None) -> list:
+    "The folds (`loco_folds`) that leave out `targets` (all when None); one line names a target that none leaves out."
+    if unknown := set(targets or []) - {f['test'] for f in folds}:
+        raise DistilserError(f"no LOCO fold leaves out {', '.join(sorted(unknown))}; the folds leave out "
+                             f"{', '.join(f['test'] for f in folds)}")
+    return [f for f in folds if not targets or f['test'] in targets]
+
 def _fold_record(fold: dict, settings: dict, train: pd.DataFrame, val: pd.DataFrame, trained_on) -> dict:
     return dict(fold=fold, settings=settings, environment=_environment(),
                 validation_rule='a random 10 % of each training corpus\'s speakers (at least one)',
@@ -85,11 +92,7 @@ def run_loco(manifest: pd.DataFrame,               # every corpus's clips (`load
     """Leave-one-corpus-out over `manifest`'s training corpora (resumable, one directory per fold). With `targets`,
     two processes (or machines) can share one run's folds."""
     out_dir, config = Path(out_dir), config or TrainingConfig()
-    folds = loco_folds(manifest.corpus)
-    if unknown := set(targets or []) - {f['test'] for f in folds}:
-        raise DistilserError(f"no LOCO fold leaves out {', '.join(sorted(unknown))}; the folds leave out "
-                             f"{', '.join(f['test'] for f in folds)}")
-    folds = [f for f in folds if not targets or f['test'] in targets]
+    folds = chosen_folds(loco_folds(manifest.corpus), targets)
     settings = json.loads(json.dumps(dict(asdict(config), holdout=holdout, corpora=sorted(manifest.corpus.unique()),
                                           model_overrides=model_overrides, init_from=init_from), default=str))
     check_unheard(config.backbone, manifest)  # every clip of `manifest` is tested by a fold, or validates one
@@ -139,7 +142,10 @@ def loco_summary(out_dir) -> pd.DataFrame:
     table.attrs['rule'] = dict(mean_ua=float(targets.ua.mean()), mean_min_recall=float(targets.min_recall.mean()),
                                folds=len(targets))
     r = table.attrs['rule']
-    text = (f"# LOCO summary: {r['folds']} folds finished\n\n**{FROM_SCRATCH_NOTE}**\n\nMean LOCO UA "
+    random = any(json.loads(p.read_text()).get('random_weights', True)  # unrecorded: the CNN, trained from scratch
+                 for p in Path(out_dir).glob('fold_*/config.json'))
+    note = f"\n\n**{FROM_SCRATCH_NOTE}**" if random else ""
+    text = (f"# LOCO summary: {r['folds']} folds finished{note}\n\nMean LOCO UA "
             f"{r['mean_ua']:.3f}, mean lowest class recall {r['mean_min_recall']:.3f} over the target corpora.\n\n"
             + table.round(3).to_markdown())
     write_atomic(Path(out_dir)/'summary.csv', table.to_csv(index_label='corpus'))

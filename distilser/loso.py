@@ -31,8 +31,8 @@ __all__ = ['RUN_RECORD', 'SUMMARY_METRICS', 'make_folds', 'split_fold', 'Trainin
            'recipe_options', 'feature_extractor', 'EpochProgress', 'corpus_balanced_sampler', 'CorpusBalancedTrainer',
            'GradientReversal', 'CorpusAdversarialTrainer', 'trainer_class', 'add_model_options', 'model_overrides',
            'model_options', 'resumable_checkpoint', 'RandomStreams', 'train_model', 'model_window', 'clip_logits',
-           'predict', 'SettingsMismatchError', 'start_model', 'add_init_option', 'check_unheard', 'run_loso',
-           'fold_metrics', 'summarize', 'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
+           'predict', 'SettingsMismatchError', 'start_model', 'add_init_option', 'check_unheard', 'numbered_folds',
+           'run_loso', 'fold_metrics', 'summarize', 'CorpusArgumentError', 'loso_corpora', 'loso_command', 'add_cli']
 
 # %% ../nbs/04_loso.ipynb #4aca3fed
 def make_folds(groups, n_folds: int | None = None) -> list[dict]:
@@ -60,7 +60,9 @@ class TrainingConfig:
     _argument_group_name = "training options (default: the paper's recipe)"  # their section of `--help`
     backbone: str = field(default=DISTILHUBERT_HUB_ID, metadata=dict(
         help="hub id, local model directory (a trained checkpoint: trained further, head and all), or "
-             "offline:tiny|distilhubert|wav2vec2-base|melcnn (random weights)"))
+             "offline:tiny|distilhubert|wav2vec2-base|melcnn (random weights); "
+             "whisper-base or whisper-tiny.en: Whisper's frozen encoder under a small head, on features cached per "
+             "corpus (loso, loco and train: chapter 05d)"))
     epochs: int = field(default=25, metadata=dict(help="most epochs (early stopping may end sooner)"))
     batch_size: int = field(default=16, metadata=dict(help="training clips per batch"))
     lr: float = field(default=5e-5, metadata=dict(help="peak learning rate of AdamW"))
@@ -432,6 +434,12 @@ def check_unheard(start, # the model a run starts from: a hub id, an `offline:` 
 
 
 # %% ../nbs/04_loso.ipynb #373d7846
+def numbered_folds(folds: list, only_folds: list[int] | None = None) -> list:
+    "The folds (`make_folds`) numbered `only_folds` (all when None); one line names a number that no fold has."
+    if unknown := set(only_folds or []) - {f["fold"] for f in folds}:
+        raise DistilserError(f"no fold {', '.join(map(str, sorted(unknown)))}: the folds are 1 to {len(folds)}")
+    return [f for f in folds if not only_folds or f["fold"] in only_folds]
+
 def run_loso(manifest: pd.DataFrame, # clips with a `group` column (IEMOCAP sessions, speakers)
              out_dir, # one `fold_<k>` directory per fold, then the summary; a rerun resumes
              extra_train: pd.DataFrame | None = None, # clips added to every training set only (CREMA-D)
@@ -449,10 +457,7 @@ def run_loso(manifest: pd.DataFrame, # clips with a `group` column (IEMOCAP sess
     settings = json.loads(json.dumps(dict(asdict(config), n_folds=n_folds, corpora=corpora,
                                           model_overrides=model_overrides, init_from=init_from),
                                      default=str))  # as config.json will hold them
-    folds = make_folds(manifest.group, n_folds)
-    if unknown := set(only_folds or []) - {f["fold"] for f in folds}:
-        raise DistilserError(f"no fold {', '.join(map(str, sorted(unknown)))}: the folds are 1 to {len(folds)}")
-    folds = [f for f in folds if not only_folds or f["fold"] in only_folds]
+    folds = numbered_folds(make_folds(manifest.group, n_folds), only_folds)
     if not config.backbone.startswith("offline:"): resolve_backbone(config.backbone)  # missing: fails before any work
     check_unheard(config.backbone, manifest)  # every clip of `manifest` is tested by one fold
     starts = {f["fold"]: start_model(init_from, f"fold_{f['fold']}", dict(fold=f)) for f in folds

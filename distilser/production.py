@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_production.ipynb #e4a742cd
 from __future__ import annotations
-import json, math
+import json, math, os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,11 +20,16 @@ from .core import FROM_SCRATCH_NOTE
 from .loso import (TrainingConfig, add_model_options, check_unheard, model_overrides, predict,
                             train_model, training_config)
 from .loco import validation_speakers
+from .backbones import (PREDICTION_COLUMNS, WhisperRun, add_backbone_options, corpus_features, head_record,
+                                 save_whisper_model, whisper_run)
+from .core import LABEL2ID, compute_metrics
+from .whisper_heads import head_predictions, scenario_views, train_head
+
 
 # %% auto #0
 __all__ = ['PAPER_PRODUCTION', 'PAPER_PRODUCTION_SOURCE', 'HOLDOUT_FRACTION', 'TRAINING_ONLY_CORPORA', 'SPLITS',
-           'production_split', 'production_manifest', 'describe_training_data', 'train_production', 'production_table',
-           'train_command', 'add_cli']
+           'production_split', 'production_manifest', 'describe_training_data', 'hold_out_caveat', 'train_production',
+           'production_table', 'training_summary', 'train_whisper', 'train_command', 'add_cli']
 
 # %% ../nbs/06_production.ipynb #ba4b5d49
 PAPER_PRODUCTION = dict(wa=0.7548, ua=0.7640)
@@ -92,6 +97,14 @@ def describe_training_data(train: pd.DataFrame, held: pd.DataFrame, roots: dict,
     return dict(corpora=corpora, n_train=len(train), n_held_out=len(held), split=split)
 
 # %% ../nbs/06_production.ipynb #7633145a
+def hold_out_caveat(split: str) -> str:
+    "What the held-out figures of a model trained with `split` are worth."
+    if split == "clips":
+        return ("the hold-out shares speakers with the training set (random split) and selects the best epoch: not "
+                "comparable with LOSO figures")
+    return ("held-out speakers, but the hold-out also chose the best epoch: an optimistic figure; cross-validation "
+            "gives the unbiased one")
+
 def train_production(manifest: pd.DataFrame, # the clips of every corpus given (`production_manifest`)
                      out_dir, # the checkpoint directory to write
                      config: TrainingConfig | None = None, # the recipe (default: the paper's); its seed seeds the split
@@ -124,12 +137,9 @@ def train_production(manifest: pd.DataFrame, # the clips of every corpus given (
         settings=settings, preprocessing=model.config.distilser_preprocessing, training_data=data,
         epochs_run=val["epochs_run"], best_epoch=val["best_epoch"], history=history), indent=2))
     write_atomic(out/"held_out_predictions.csv", predictions.to_csv(index=False))
-    caveat = ("held-out speakers, but the hold-out also chose the best epoch: an optimistic figure; cross-validation "
-              "gives the unbiased one") if split == "speakers" else ("the hold-out shares speakers with the training "
-              "set (random split) and selects the best epoch: not comparable with LOSO figures")
     result = dict(held_out=metrics, paper=dict(PAPER_PRODUCTION, source=PAPER_PRODUCTION_SOURCE),
                   random_weights=random, note=FROM_SCRATCH_NOTE if random else None, backbone=config.backbone,
-                  n_held_out=len(predictions), caveat=caveat)
+                  n_held_out=len(predictions), caveat=hold_out_caveat(split))
     write_atomic(out/"metrics.json", json.dumps(result, indent=2))
     return result
 
@@ -141,15 +151,52 @@ def production_table(result: dict) -> pd.DataFrame:
                          ours: [100 * result["held_out"][k] for k in ("wa", "ua")]},
                         index=["WA (held-out)", "UA (held-out)"]).round(2)
 
+# %% ../nbs/06_production.ipynb #3e8ec37a
+def training_summary(data: dict) -> str:
+    "One line of `describe_training_data`'s record: the clips of each corpus that trained, and the split."
+    clips = "; ".join(f"{c}: {sum(d['train'].values())} clips" for c, d in data["corpora"].items())
+    return f"{clips} ({data['split']})"
+
+def train_whisper(manifest: pd.DataFrame, # the clips of every corpus given (`production_manifest`)
+                  out_dir, # the model folder to write
+                  run: WhisperRun = WhisperRun(), # backbone, window, scenario, head's recipe (its seed: the split's)
+                  holdout: float = HOLDOUT_FRACTION, split: str = "clips", progress: bool = True,
+                 ) -> dict: # the held-out metrics (`metrics.json`)
+    "`train_production` with a Whisper backbone: a head on cached statistics, and a model folder with its ONNX file."
+    out = Path(out_dir)
+    train, held = production_split(manifest, holdout, run.recipe.seed, by=split)
+    rows, stats = corpus_features(pd.concat([train, held]), run, progress)
+    is_held = rows.path.isin(held.path.map(os.path.abspath)).to_numpy()
+    part = lambda mask: rows[mask].reset_index(drop=True)
+    fit, score = scenario_views(rows, stats, run.scenario)
+    head, record = train_head(fit[~is_held], part(~is_held), fit[is_held], part(is_held), run.recipe)
+    predictions = head_predictions(head, score[is_held], part(is_held))
+    data = describe_training_data(part(~is_held), part(is_held), manifest.attrs.get("roots", {}), holdout,
+                                  run.recipe.seed, by=split)
+    for name, df in [("train", train), ("held_out", held)]:
+        write_atomic(out/"split"/f"{name}.csv", df.to_csv(index=False))
+    save_whisper_model(out, head, head_record(run, record, training_data=data), run, training_summary(data))
+    write_atomic(out/"held_out_predictions.csv", predictions[[c for c in PREDICTION_COLUMNS if c in predictions]]
+                 .round(6).to_csv(index=False))
+    metrics = compute_metrics(predictions.label.map(LABEL2ID), predictions.predicted.map(LABEL2ID))
+    result = dict(held_out=metrics, paper=dict(PAPER_PRODUCTION, source=PAPER_PRODUCTION_SOURCE), random_weights=False,
+                  note=None, backbone=run.backbone, scenario=run.scenario, n_held_out=len(predictions),
+                  caveat=hold_out_caveat(split))
+    write_atomic(out/"metrics.json", json.dumps(result, indent=2))
+    return result
+
 # %% ../nbs/06_production.ipynb #e064d109
 def train_command(args) -> int:
-    "`distilser train`: the production recipe from corpus roots to a checkpoint directory."
+    "`distilser train`: the production recipe from corpus roots to a checkpoint directory (or a Whisper model folder)."
+    run = whisper_run(args)  # before the corpora are read: an option of the other backbone is one line at once
     manifest = production_manifest(args.label_map, **corpus_sources(args))
-    result = train_production(manifest, args.out, training_config(args), holdout=args.holdout, split=args.split,
-                              model_overrides=model_overrides(args))
+    if run: result = train_whisper(manifest, args.out, run, args.holdout, args.split)
+    else: result = train_production(manifest, args.out, training_config(args), holdout=args.holdout,
+                                    split=args.split, model_overrides=model_overrides(args))
     print(production_table(result).to_string())
-    print(f"{result['n_held_out']} held-out clips; checkpoint written to {args.out} "
-          f"(next: distilser export {args.out} --out DIR)")
+    wrote = (f"model written to {args.out}: head.pt, head.json and model.onnx (the {run.scenario} scenario)" if run
+             else f"checkpoint written to {args.out} (next: distilser export {args.out} --out DIR)")
+    print(f"{result['n_held_out']} held-out clips; {wrote}")
     if result["note"]: print(f"note: {result['note']}")
     return 0
 
@@ -172,4 +219,5 @@ def add_cli(subparsers):
                    help="hold out a share of the clips (the paper's production split), of the speakers, or of "
                         "each corpus's speakers (corpus-speakers: a model of many corpora)")
     add_model_options(p)
+    add_backbone_options(p)
     p.set_defaults(func=train_command)

@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'SCENARIOS', 'VARIANCE_FLOOR', 'WHISPER_OPSET', 'default_cache', 'cache_key', 'cache_file', 'CacheError',
            'extract_stats', 'cache_corpus', 'load_cached', 'standardise', 'LayerHead', 'HeadRecipe', 'head_logits',
-           'train_head', 'head_predictions', 'joined', 'loco_head', 'cremad_cv_head', 'WhisperLogMel',
-           'WhisperClassifier', 'whisper_metadata', 'LogitsAndStatistics', 'export_whisper_onnx']
+           'train_head', 'head_predictions', 'joined', 'scenario_views', 'loco_splits', 'cv_splits', 'head_folds',
+           'loco_head', 'cremad_cv_head', 'WhisperLogMel', 'WhisperClassifier', 'whisper_metadata',
+           'LogitsAndStatistics', 'export_whisper_onnx']
 
 # %% ../nbs/05b_whisper_heads.ipynb #4c643022
 def default_cache() -> Path:
@@ -206,48 +207,54 @@ def head_predictions(head: LayerHead, x: np.ndarray, rows: pd.DataFrame) -> pd.D
 
 # %% ../nbs/05b_whisper_heads.ipynb #81293b69
 from .loco import TEST_ONLY, loco_folds, split_loco
-from .loso import make_folds
+from .loso import make_folds, split_fold
 
 def joined(parts: dict) -> tuple[pd.DataFrame, np.ndarray]:
     "`{corpus: (rows, stats)}` as one table (with `i`, the row of each clip in the stacked statistics) and one array."
     rows = pd.concat([r for r, _ in parts.values()], ignore_index=True)
     return rows.assign(i=np.arange(len(rows))), np.concatenate([s for _, s in parts.values()])
 
-def _views(rows, stats, scenario):
+def scenario_views(rows: pd.DataFrame, stats: np.ndarray, scenario: str = 'clip') -> tuple:
     "The statistics as training sees them (every clip of a group counts) and as scoring does (profiles: other clips)."
     fit = standardise(stats, rows, scenario)
     return fit, (standardise(stats, rows, scenario, leave_one_out=True) if scenario == 'speaker' else fit)
 
-def _fit_score(views, train, val, tests, recipe):
-    (z_fit, z_score) = views
-    head, record = train_head(z_fit[train.i], train, z_fit[val.i], val, recipe)
-    return head, record, head_predictions(head, z_score[tests.i], tests)
+def loco_splits(rows: pd.DataFrame, targets: list | None = None, holdout: float = 0.1, seed: int = 0):
+    "`(fold, train, validation, test)` of each of chapter 05a's LOCO folds of `rows` (those leaving out `targets`)."
+    for fold in loco_folds(rows.corpus.unique()):
+        if not targets or fold['test'] in targets: yield (fold['test'], *split_loco(rows, fold, holdout, seed))
+
+def cv_splits(tested: pd.DataFrame, extra: pd.DataFrame | None = None, n_folds: int | None = None):
+    "`(fold, train, validation, test)` of chapter 04's folds over `tested`'s groups, `extra` in every training side."
+    tested = tested.assign(group=tested.group.astype(str))
+    for fold in make_folds(tested.group, n_folds): yield (fold['fold'], *split_fold(tested, fold, extra))
+
+def head_folds(rows: pd.DataFrame, stats: np.ndarray,  # `joined`'s
+               splits,                                 # `(fold, train, validation, test)` of `rows`, e.g. `loco_splits`
+               recipe: HeadRecipe = HeadRecipe(), scenario: str = 'clip'):
+    "For each split, as its head is trained: `(fold, head, record, predictions of the test clips with a fold column)`."
+    z_fit, z_score = scenario_views(rows, stats, scenario)
+    for fold, train, val, test in splits:
+        head, record = train_head(z_fit[train.i], train, z_fit[val.i], val, recipe)
+        yield fold, head, dict(fold=fold, **record), head_predictions(head, z_score[test.i], test).assign(fold=fold)
+
+def _gathered(folds) -> tuple[pd.DataFrame, list]:
+    folds = list(folds)
+    return pd.concat([p for *_, p in folds], ignore_index=True), [r for _, _, r, _ in folds]
 
 def loco_head(rows: pd.DataFrame, stats: np.ndarray,  # `joined`'s
               recipe: HeadRecipe = HeadRecipe(), scenario: str = 'clip',
               targets: list | None = None,            # only the folds leaving out these corpora
              ) -> tuple[pd.DataFrame, list]:          # predictions of every fold (`fold` column), fold records
     "Leave-one-corpus-out with heads on cached statistics: chapter 05a's folds, one head per fold."
-    preds, records, views = [], [], _views(rows, stats, scenario)
-    for fold in loco_folds(rows.corpus.unique()):
-        if targets and fold['test'] not in targets: continue
-        train, val, test = split_loco(rows, fold, seed=recipe.seed)
-        head, record, p = _fit_score(views, train, val, test, recipe)
-        preds.append(p.assign(fold=fold['test'])); records.append(dict(fold=fold['test'], **record))
-    return pd.concat(preds, ignore_index=True), records
+    return _gathered(head_folds(rows, stats, loco_splits(rows, targets, seed=recipe.seed), recipe, scenario))
 
 def cremad_cv_head(rows: pd.DataFrame, stats: np.ndarray, recipe: HeadRecipe = HeadRecipe(), scenario: str = 'clip',
                    n_folds: int = 5) -> tuple[pd.DataFrame, list]:
     "CREMA-D's cross-validation over actors (chapter 04's folds), the other training corpora in every training side."
     cremad = rows[rows.corpus == 'cremad']
     others = rows[(rows.corpus != 'cremad') & ~rows.corpus.isin(TEST_ONLY)]
-    preds, records, views = [], [], _views(rows, stats, scenario)
-    for fold in make_folds(cremad.group.astype(str), n_folds):
-        part = lambda key: cremad[cremad.group.astype(str).isin(fold[key])]
-        train = pd.concat([part('train'), others])
-        head, record, p = _fit_score(views, train, part('validation'), part('test'), recipe)
-        preds.append(p.assign(fold=fold['fold'])); records.append(dict(fold=fold['fold'], **record))
-    return pd.concat(preds, ignore_index=True), records
+    return _gathered(head_folds(rows, stats, cv_splits(cremad, others, n_folds), recipe, scenario))
 
 # %% ../nbs/05b_whisper_heads.ipynb #f0130b61
 import math
