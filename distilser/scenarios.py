@@ -14,8 +14,8 @@ from .export import Classifier, ModelFileError, OnnxClassifier, ort_session
 
 # %% auto #0
 __all__ = ['SCENARIO_HEADS', 'MIN_PROFILE_NOTES', 'PROFILE_FORMAT', 'ScenarioError', 'statistics_shape', 'head_path',
-           'require_statistics', 'clip_statistics', 'GroupStatistics', 'ScenarioHead', 'scenario_head',
-           'ScenarioClassifier', 'model_identity', 'SpeakerProfile']
+           'require_statistics', 'batch_dependent', 'clip_statistics', 'GroupStatistics', 'ScenarioHead',
+           'scenario_head', 'ScenarioClassifier', 'model_identity', 'SpeakerProfile']
 
 # %% ../nbs/07c_scenarios.ipynb #9965f6cb
 SCENARIO_HEADS = ('folder', 'speaker')  # the scenarios served by a head of their own; 'clip' is the model's own
@@ -43,12 +43,19 @@ def require_statistics(model: OnnxClassifier, scenario: str) -> tuple:
     return shape
 
 # %% ../nbs/07c_scenarios.ipynb #2a8d235a
+def batch_dependent(model: OnnxClassifier) -> bool:
+    """Whether a clip's answer depends on the other clips of its batch: dynamic int8 quantises each activation with one
+    scale for the whole tensor, the batch's (the shipped Whisper file's int8)."""
+    return 'dynamic' in model.metadata.get('quantization', '').lower()
+
 def clip_statistics(model: OnnxClassifier,  # an opened model with a `statistics` output
                     clips,                  # preprocessed clips (`load_clip`), any lengths
                     batch_size: int = 16,
                    ) -> tuple[np.ndarray, np.ndarray]:  # logits `[n, labels]`, statistics `[n, layers, 2, width]`
-    "The single-clip logits and the encoder statistics of each clip, from one run of the file."
+    """The single-clip logits and the encoder statistics of each clip, from one run of the file; one clip a run where
+    the answer would depend on the batch (`batch_dependent`), so that a folder's statistics do not."""
     shape = require_statistics(model, 'clip')  # the statistics output, no head needed
+    if batch_dependent(model): batch_size = 1
     logits, stats, run = [], [], []
     for x in list(clips) + [None]:
         if run and (x is None or len(x) != len(run[0]) or len(run) == batch_size):
