@@ -162,3 +162,22 @@ def test_errors_are_one_line_naming_the_file(roots, loco_run, tmp_path):
     assert (code, err.count('\n')) == (2, 1) and '--tempo-change: options of the CNN' in err
     cnn = REPO_ROOT/'models'/'cremad-melcnn-v2'/'model.onnx'
     with pytest.raises(Exception, match=f'{cnn}: no normalisation scenario'): onnx_scenario(cnn)
+
+
+def test_whisper_tiny_en_is_the_other_backbone(roots, tmp_path):
+    "tiny.en's cache and model file: its own contract (4 layers x 384), its name in the metadata, ONNX as torch."
+    from dataclasses import replace
+    from distilser.backbones import CHOSEN_RECIPE, WhisperRun, corpus_features, head_record, save_whisper_model
+    from distilser.whisper_heads import train_head
+    run = WhisperRun('whisper-tiny.en', cache=str(tmp_path), recipe=replace(CHOSEN_RECIPE, epochs=2))
+    rows, stats = corpus_features(load_corpora(dict(ravdess=roots['ravdess'])), run, progress=False)
+    assert stats.shape == (8, 5, 2, 384) and cache_file('ravdess', 'whisper-tiny.en', cache=tmp_path).is_file()
+    head, record = train_head(stats, rows, stats, rows, run.recipe)
+    model = OnnxClassifier(save_whisper_model(tmp_path/'m', head, head_record(run, record), run, '8 clips'))
+    assert model.metadata['backbone'] == 'whisper-tiny.en' and json.loads(model.metadata['weights'])[
+        'model_bin_sha256'].startswith('1a5afae0')
+    clips = [load_whisper_clip(p) for p in rows.path[:2]]
+    torch_model = WhisperClassifier(load_whisper_encoder('whisper-tiny.en'), head)
+    with torch.no_grad(): expected = np.concatenate([torch_model(torch.from_numpy(c)[None]).numpy() for c in clips])
+    # one float32 graph in two runtimes: a few 1e-7 of the logits' scale; 1e-5 allowed
+    np.testing.assert_allclose(model.clip_logits(clips), expected, atol=1e-5 * max(1, np.abs(expected).max()))
