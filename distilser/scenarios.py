@@ -4,13 +4,13 @@
 
 # %% ../nbs/07c_scenarios.ipynb #1e938e5d
 from __future__ import annotations
-import io, json, os, tempfile, zipfile
+import json, os, tempfile, zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .core import DistilserError, softmax
-from .export import Classifier, ModelFileError, OnnxClassifier, ort_session
+from .core import DistilserError
+from .export import Classifier, OnnxClassifier, ort_session
 
 # %% auto #0
 __all__ = ['SCENARIO_HEADS', 'MIN_PROFILE_NOTES', 'PROFILE_FORMAT', 'ScenarioError', 'statistics_shape', 'head_path',
