@@ -22,6 +22,7 @@ from .whisper_heads import (SCENARIOS, CacheError, HeadRecipe, LayerHead, Whispe
 from . import loco, loso
 from .loso import TrainingConfig, _check_settings, _environment, make_folds, numbered_folds, summarize
 from .loco import _fold_record, chosen_folds, corpus_scores, loco_folds, loco_summary
+from .whisper_hub import load_whisper_head
 
 # %% auto #0
 __all__ = ['WHISPER_BACKBONES', 'CHOSEN_RECIPE', 'PREDICTION_COLUMNS', 'is_whisper', 'head_recipe', 'WhisperRun',
@@ -177,15 +178,10 @@ def save_head(head: LayerHead, record: dict, folder) -> Path:
     return folder
 
 def load_head(folder) -> tuple[LayerHead, dict]:
-    "The head `save_head` wrote in `folder`, in eval mode, and its record; its scenario checked first."
-    folder = Path(folder)
-    if not (folder/'head.json').is_file(): raise DistilserError(f'{folder}: no head.json (not a Whisper head)')
-    record = json.loads((folder/'head.json').read_text())
-    model_scenario(record, folder/'head.json')
-    state = torch.load(folder/'head.pt', map_location='cpu')
-    head = LayerHead(state['center'], state['scale'], record['options']['hidden'], record['options']['dropout'])
-    head.load_state_dict(state)
-    return head.eval(), record
+    "The head `save_head` wrote in `folder` (chapter 05c's `load_whisper_head`) and its record, its scenario checked."
+    head, record = load_whisper_head(folder)
+    model_scenario(record, Path(folder)/'head.json')
+    return head, record
 
 # %% ../nbs/05d_backbones.ipynb #48582cdb
 def save_whisper_model(folder, head: LayerHead, record: dict, run: WhisperRun, training_data: str) -> Path:
