@@ -18,7 +18,7 @@ from .data import add_corpus_options, corpus_sources, load_corpora
 from .preprocessing import AudioError, load_clip
 from .export import ModelFileError, open_model
 from .int8_speed import cpu_label
-from .scenarios import ScenarioClassifier
+from .scenarios import ScenarioClassifier, batch_dependent
 # matplotlib and seaborn (the `plot` extra) are imported by the functions that draw
 
 # %% auto #0
@@ -47,6 +47,7 @@ def predict_clips(model,                   # an opened model (`open_model`)
         except AudioError as e:
             log.warning("skipped %s", e)
             skipped.append((str(path), str(e)))
+    batch_size = 1 if batch_dependent(model) else batch_size  # dynamic int8: a clip's answer, not its batch's
     z = model.clip_logits(clips, batch_size) if clips else np.zeros((0, len(model.labels)))
     p = softmax(z, model.temperature)  # what `model.clip_proba` gives, without running the model twice
     out = manifest.iloc[kept].reset_index(drop=True).assign(prediction=[model.labels[j] for j in p.argmax(1)])

@@ -25,7 +25,7 @@ from .data import audio_problem
 from .preprocessing import (PREPROCESSING, SAMPLE_RATE, AudioError, channel_powers, load_audio, mono_channel,
                                      pre_emphasis, peak_normalize)
 from .export import OnnxClassifier, open_model
-from .scenarios import SpeakerProfile
+from .scenarios import SpeakerProfile, batch_dependent
 # pandas and tqdm load on use; no torch, transformers or matplotlib: the plain install runs this chapter
 
 # %% ../nbs/09_pipeline.ipynb #9ff032bd
@@ -381,7 +381,9 @@ def prepare_window(x, preprocessing: dict = PREPROCESSING) -> np.ndarray:
 # %% ../nbs/09_pipeline.ipynb #55ea43fd
 def classify_windows(model, windows, batch_size=8):
     """Yield the class probabilities of each window in order (with the model's temperature); consecutive windows of
-    equal length share a batch."""
+    equal length share a batch (one window a batch where the model's answer would depend on it: chapter 07c's
+    `batch_dependent`, dynamic int8)."""
+    if batch_dependent(model): batch_size = 1
     batch = []
     for x in windows:
         batch.append(prepare_window(x, model.preprocessing))  # the coefficients stored in the model file
