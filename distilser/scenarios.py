@@ -211,6 +211,7 @@ class SpeakerProfile:
         ours, path = model_identity(model), Path(path)
         if not path.exists(): return cls(path, ours, GroupStatistics(shape))
         try:
+            if not zipfile.is_zipfile(path): raise ValueError("not a numpy .npz archive")
             with np.load(path, allow_pickle=False) as z:
                 if str(z['format']) != PROFILE_FORMAT: raise ValueError(f"format {str(z['format'])[:40]!r}")
                 theirs = json.loads(str(z['identity']))
