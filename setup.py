@@ -1,5 +1,6 @@
 from configparser import ConfigParser
 import setuptools, shlex
+from pathlib import Path
 
 
 # note: all settings are in settings.ini; edit there, not here
@@ -33,6 +34,8 @@ package_data = dict()
 pkg_data = cfg.get('package_data', None)
 if pkg_data:
     package_data[cfg['lib_name']] =  pkg_data.split()
+# a model folder with a pyproject.toml of its own ships as a package of its own, never inside distilser's wheel
+own_package = [f'models/{p.parent.name}/*' for p in Path(__file__).parent.glob('models/*/pyproject.toml')]
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -46,6 +49,7 @@ setuptools.setup(
     packages = setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data = True,
     package_data = package_data,  # the shipped models: models/*/*.onnx and their cards, through distilser/models
+    exclude_package_data = {cfg['lib_name']: own_package},
     install_requires = requirements,
     extras_require={**extras, 'dev': dev_requirements},
     dependency_links = cfg.get('dep_links','').split(),

@@ -24,10 +24,11 @@ from distilser.calibration import (CANDIDATES, MIN_ACCURACY, NOTE_WINDOWS, TIE, 
 from distilser.core import ECE_BINS, LABELS
 from distilser.data import REPO_ROOT, cremad_manifest, full_ravdess_root, load_corpora, ravdess_manifest
 from distilser.evaluate import predict_clips
-from distilser.export import DEFAULT_MODEL, OnnxClassifier, shipped_file, write_metadata
+from distilser.default_model import CREMAD_MODEL
+from distilser.export import OnnxClassifier, shipped_file, write_metadata
 
 RESULTS = REPO_ROOT/"bench"/"results"
-MODEL_DIR = REPO_ROOT/"models"/DEFAULT_MODEL
+MODEL_DIR = REPO_ROOT/"models"/CREMAD_MODEL
 UNSEEN = dict(ased="ASED", urdu="URDU", emovo="EMOVO", emodb="EmoDB", turev="TurEV")  # never trained on
 VALIDATION = ["cremad"]  # the held-out speakers of the training corpus (only they are in the table as cremad)
 RULE = (f"Candidates, simplest first: {', '.join(CANDIDATES)} (T = 1; T fitted on the CREMA-D validation speakers; "
@@ -120,7 +121,7 @@ def report(scores, choice, record, table, shipped_lines) -> str:
     mean = scores[scores.corpus.isin(UNSEEN)].groupby("candidate").ece.mean()[list(CANDIDATES)]
     shown = w.rename(index=names).reset_index(names="corpus").to_markdown(index=False, floatfmt=".3f")
     return "\n".join([
-        f"# Calibration of {DEFAULT_MODEL} ({shipped_file(MODEL_DIR).name}, trained here from random weights on CREMA-D only)", "",
+        f"# Calibration of {CREMAD_MODEL} ({shipped_file(MODEL_DIR).name}, trained here from random weights on CREMA-D only)", "",
         f"Written by `bench/calibration.py` on {date.today()}; {len(table)} clips.", "",
         f"**Rule** (declared before the first run): {RULE}", "",
         "Mean ECE over the five unseen corpora (cross-corpus leave one corpus out): " +

@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from distilser.data import REPO_ROOT, ravdess_manifest, sample_cremad_root, cremad_manifest
-from distilser.default_model import (CREMAD_CITATION, DEFAULT_RECIPE, card_results, default_model_results,
+from distilser.default_model import (CREMAD_CITATION, CREMAD_MODEL, DEFAULT_RECIPE, card_results,
+                                     default_model_results,
                                      file_column, int8_fidelity, model_card)
 from distilser.evaluate import comparison_table, evaluate
-from distilser.export import DEFAULT_MODEL, OnnxClassifier, shipped_file
+from distilser.export import OnnxClassifier, shipped_file
 from distilser.int8_speed import cpu_label, latencies
 from distilser.loso import SUMMARY_METRICS, fold_metrics, recipe_options, recorded_recipe, summarize
 from distilser.preprocessing import SAMPLE_RATE, load_clip
@@ -80,7 +81,7 @@ def main(argv=None):
     p.add_argument("--previous", help="an earlier recipe's cross-validation directory, its mean ± std shown beside")
     p.add_argument("--repeats", type=int, default=20)
     args = p.parse_args(argv)
-    model_dir = REPO_ROOT/"models"/DEFAULT_MODEL
+    model_dir = REPO_ROOT/"models"/CREMAD_MODEL
     fp32, int8 = model_dir/"model.onnx", model_dir/"model.int8.onnx"
     runs = shipped_file(model_dir)
     other = int8 if runs == fp32 else fp32
@@ -137,13 +138,13 @@ def main(argv=None):
               "int8 against fp32 on RAVDESS": fidelity.to_markdown(index=False),
               f"Latency on one 4 s window ({cpu_label()})":
                   speed.to_markdown(index=False, floatfmt=".3g")}
-    command = (f"distilser default-model --cremad CREMA-D --ravdess RAVDESS --out models/{DEFAULT_MODEL}\n{loso_command}"
+    command = (f"distilser default-model --cremad CREMA-D --ravdess RAVDESS --out models/{CREMAD_MODEL}\n{loso_command}"
                if args.cv else card.split("## Recipe\n\n```\n", 1)[1].split("\n```", 1)[0])
     if args.cv:
         means = summarize(args.cv).loc["mean"]  # rounded as the table above shows them, so the card's header quotes it
         cv_means = {k: round(float(means[k]), 3) for k in ("wa", "ua", "macro_f1")}
     results = default_model_results(model_dir/"checkpoint", cv_means, dict(m, wa=m["accuracy"]))  # evaluate's accuracy is WA
-    (model_dir/"README.md").write_text(model_card(DEFAULT_MODEL, model_dir, command, tables, results))
+    (model_dir/"README.md").write_text(model_card(CREMAD_MODEL, model_dir, command, tables, results))
     print((RESULTS/"default_model_ravdess.md").read_text())
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from distilser.data import full_ravdess_root, ravdess_manifest
-from distilser.export import (OnnxClassifier, agreement, calibration_and_guard, calibration_clips, default_model_path,
+from distilser.export import (OnnxClassifier, agreement, calibration_and_guard, calibration_clips, shipped_model_path,
                               export_onnx, model_metadata, ort_session, training_audio, GUARD_FLOOR, MAX_FLOAT)
 from distilser.int8_speed import cpu_label, median_times, speech_window
 from distilser.model import OFFLINE_DISTILHUBERT, count_parameters, load_model
@@ -253,7 +253,7 @@ def main(argv=None):
 
     # 2. the shipped default model, calibrated and checked as `distilser export` does
     if not args.skip_default:
-        shipped = default_model_path().parent
+        shipped = shipped_model_path("cremad-melcnn-v2").parent  # the CNN (ExecuTorch runs its checkpoint)
         model = load_model(shipped/'checkpoint', freeze_feature_encoder=False).eval()
         window = float(model.config.distilser_preprocessing['window_seconds'])
         audio = training_audio(model)

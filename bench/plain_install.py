@@ -45,6 +45,21 @@ def plain_install(root: Path) -> dict:
     return dict(wheel=wheel, venv=root/'venv', bin=root/'venv'/'bin')
 
 
+def install_model_package(root: Path, name: str = 'whisper-base-five-corpora-v1') -> Path:
+    """Build the wheel of a model that ships as a package of its own (its folder's pyproject.toml) from the checkout
+    copy in `root`/src, and install it into `root`/venv, as `pip install distilser-...` would. Its wheel's path."""
+    import tomllib
+    folder = root/'src'/'models'/name
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w',
+                    root/'dist', folder], check=True, capture_output=True)
+    project = tomllib.loads((folder/'pyproject.toml').read_text())['project']['name']
+    wheel = next((root/'dist').glob(f"{project.replace('-', '_')}-*.whl"))
+    pip = subprocess.run([root/'venv'/'bin'/'pip', 'install', '-q', '--disable-pip-version-check', wheel],
+                         capture_output=True, text=True)
+    if pip.returncode: raise RuntimeError(f'pip install {wheel.name} failed:\n{pip.stderr[-2000:]}')
+    return wheel
+
+
 def site_packages_mb(venv: Path) -> float:
     "Megabytes of files in the environment's site-packages."
     return sum(f.stat().st_size for f in next(venv.glob('lib/python*/site-packages')).rglob('*') if f.is_file()) / 1e6

@@ -140,7 +140,8 @@ def report(rows, per_window, totals, model_file, repeats, status):
         '# The web page: the same results as `distilser analyze`, and its speed', '',
         f'The example voice note (eight RAVDESS clips of the committed sample with a second of silence between them, '
         f'37 s, the home page\'s), analysed by the page in headless Chromium and by `distilser analyze`, with '
-        f'`{model_file}` (the distilser default model: log-mel CNN trained from scratch on CREMA-D by this project). '
+        f'`{model_file}` (the page\'s first model, distilser\'s default: '
+        f'{OnnxClassifier(repo_root()/model_file).description}, {(repo_root()/model_file).stat().st_size / 1e6:.1f} MB). '
         f'Other rates and formats are the same audio, resampled by soxr and written by soundfile; the page lets the '
         f'browser decode and resample them, Python uses soundfile and soxr. Python\'s window probabilities are '
         f'rounded to 4 decimals (`NoteAnalysis.to_dict`). The last column is how far resampling alone moves the '

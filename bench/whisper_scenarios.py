@@ -8,7 +8,7 @@ on, never used to choose) is reported for each: on the cached statistics (as the
 through the shipped int8 file's `statistics` output and chapter 07c's numpy code (`--model`).
 
     nice -n 5 .venv/bin/python bench/whisper_scenarios.py --cache /work/cache --corpora /work/corpora \\
-        --ravdess /work/shared/data/ravdess --model models/whisper-base-five-corpora-v1/model.int8.onnx
+        --ravdess /work/shared/data/ravdess --model models/whisper-base-five-corpora-v1/model.onnx
 
 `--heads-only` trains and exports the heads (torch); `--end-to-end-only` reads them and scores RAVDESS through the
 shipped file (numpy and ONNX Runtime only). Writes bench/results/whisper_scenarios.md and .json.

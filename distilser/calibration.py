@@ -142,7 +142,7 @@ def choose_candidate(ece_by_candidate: dict,  # {candidate: mean ECE over the un
         if c in allowed and ece_by_candidate[c] < ece_by_candidate[chosen] - tie: chosen = c
     return chosen
 
-# %% ../nbs/08a_calibration.ipynb #21928728
+# %% ../nbs/08a_calibration.ipynb #32ffa965
 WORSE_BY = 0.02  # the most a candidate may raise one unseen corpus's ECE above T = 1's and still be chosen
 
 def within_guard(scores: pd.DataFrame,  # `corpus_scores` of every candidate (`candidate` column)

@@ -19,11 +19,12 @@ from .preprocessing import SAMPLE_RATE, MIN_SAMPLES, WINDOW_SECONDS, input_contr
 # reading an exported file (`OnnxClassifier`, `distilser analyze`) needs onnxruntime and numpy alone
 
 # %% auto #0
-__all__ = ['UNCALIBRATED', 'SAFE_WEIGHT_MAX', 'WEIGHT_INPUT', 'DEFAULT_MODEL', 'INT8_SIZE_SHARE', 'ModelFileError',
-           'QuantizationError', 'export_fp32', 'model_metadata', 'read_metadata', 'training_audio',
-           'calibration_and_guard', 'read_calibration', 'Classifier', 'OnnxClassifier', 'saturating_weights',
-           'agreement', 'quantize_int8', 'quantize_dynamic_int8', 'CheckpointClassifier', 'int8_ships', 'shipped_file',
-           'shipped_models', 'open_model', 'export_onnx']
+__all__ = ['UNCALIBRATED', 'SAFE_WEIGHT_MAX', 'WEIGHT_INPUT', 'DEFAULT_MODEL', 'FALLBACK_MODEL', 'DEFAULT_MODEL_PACKAGE',
+           'MODEL_ENTRY_POINTS', 'INT8_SIZE_SHARE', 'ModelFileError', 'QuantizationError', 'export_fp32',
+           'model_metadata', 'read_metadata', 'training_audio', 'calibration_and_guard', 'read_calibration',
+           'Classifier', 'OnnxClassifier', 'saturating_weights', 'agreement', 'quantize_int8', 'quantize_dynamic_int8',
+           'fp16_weights', 'CheckpointClassifier', 'int8_ships', 'shipped_file', 'model_folders', 'shipped_models',
+           'open_model', 'export_onnx']
 
 # %% ../nbs/07_export.ipynb #420a1a8d
 OPSET = 20  # the first opset with a Gelu operator: one node per activation instead of five, fewer tensors to quantise
@@ -387,14 +388,14 @@ def quantize_int8(fp32_path,                        # the fp32 ONNX file, with i
                   always_float=[f'{n} ({op[n]})' for n in fixed], kept_float=[f'{n} ({op[n]})' for n in kept])
     return write_metadata(out_path, {**read_metadata(fp32_path), 'quantization': json.dumps(record)})
 
-# %% ../nbs/07_export.ipynb #62235ba5
+# %% ../nbs/07_export.ipynb #8a578b0d
 def quantize_dynamic_int8(fp32_path,                  # the fp32 ONNX file, with its distilser metadata
                           out_path,                   # the int8 ONNX file to write
                           guard,                      # preprocessed clips on which int8 must agree with fp32
                           floor: float = GUARD_FLOOR, # the top-1 agreement with fp32 that int8 must reach on `guard`
                           allow_below_floor: bool = False,
                          ) -> Path:                   # `out_path`, with the fp32 metadata and a `quantization` record
-    "Dynamic int8 copy of an exported model: 7-bit weights of every weight `MatMul`, activations quantised as they come."
+    "Dynamic int8 copy of an exported model: 7-bit weights of each weight `MatMul`; activations quantised as they come"
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     fp32_path, out_path = Path(fp32_path), Path(out_path)
@@ -419,8 +420,37 @@ def quantize_dynamic_int8(fp32_path,                  # the fp32 ONNX file, with
                   max_prob_diff=reached['max_prob_diff'], kept_float=between_activations)
     return write_metadata(out_path, {**read_metadata(fp32_path), 'quantization': json.dumps(record)})
 
+# %% ../nbs/07_export.ipynb #29bb901d
+def fp16_weights(fp32_path,               # an fp32 ONNX file, with its distilser metadata
+                 out_path,                # the file to write: float16 weights, float32 arithmetic
+                 min_elements: int = 1024,  # smaller tensors (biases, norms, constants) stay float32
+                ) -> Path:
+    "A copy of `fp32_path` whose large float32 weights are stored in float16, each cast back to float32 where read."
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    model = onnx.load(str(fp32_path))
+    graph, inits, casts = model.graph, [], []
+    for w in graph.initializer:
+        if w.data_type != TensorProto.FLOAT or np.prod(w.dims) < min_elements: inits.append(w); continue
+        inits.append(numpy_helper.from_array(numpy_helper.to_array(w).astype(np.float16), f'{w.name}_fp16'))
+        casts.append(helper.make_node('Cast', [f'{w.name}_fp16'], [w.name], to=TensorProto.FLOAT,
+                                      name=f'{w.name}_cast'))
+    nodes = casts + list(graph.node)  # the casts first: the graph stays topologically sorted
+    del graph.initializer[:], graph.node[:]
+    graph.initializer.extend(inits); graph.node.extend(nodes)
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out_path))
+    record = dict(storage='float16 weights (tensors of at least %d elements), float32 arithmetic' % min_elements,
+                  casts=len(casts))
+    return write_metadata(out_path, {**read_metadata(fp32_path), 'weights_storage': json.dumps(record)})
+
 # %% ../nbs/07_export.ipynb #e0d276a3
-DEFAULT_MODEL = 'cremad-melcnn-v2'
+# the model `distilser analyze` runs when none is named: the one that won the leave-one-corpus-out rule
+# (bench/results/whisper_choice.json); the CNNs stay, by name, as the small and fast choice
+DEFAULT_MODEL = 'whisper-base-five-corpora-v1'
+FALLBACK_MODEL = 'cremad-melcnn-v2'  # the default where DEFAULT_MODEL's package is not installed (the plain install)
+DEFAULT_MODEL_PACKAGE = 'distilser-whisper-base-five-corpora'  # DEFAULT_MODEL's own package (its pip name)
+MODEL_ENTRY_POINTS = 'distilser.models'  # the entry-point group of a model that ships as a package of its own
 
 class CheckpointClassifier(Classifier):
     """A distilser PyTorch checkpoint (a `save_pretrained` directory) with the interface of `OnnxClassifier`;
@@ -460,10 +490,18 @@ def shipped_file(model_dir) -> Path:
     int8, fp32 = Path(model_dir)/'model.int8.onnx', Path(model_dir)/'model.onnx'
     return int8 if int8_ships(int8, fp32) else fp32
 
+def model_folders() -> dict:
+    """`{name: folder}` of the shipped models installed here: the folders of `distilser/models/` with a card, then
+    each package of the `distilser.models` entry points (a folder of distilser's own wins)."""
+    from importlib.metadata import entry_points
+    found = {p.parent.name: p.parent for p in (Path(distilser.__file__).parent/'models').glob('*/README.md')}
+    for ep in entry_points(group=MODEL_ENTRY_POINTS):
+        if ep.name not in found: found[ep.name] = Path(ep.load().__file__).parent
+    return found
+
 def shipped_models() -> list[str]:
-    "The names of the models that ship inside the package: the folders of `models/` with a model card and an ONNX file."
-    return sorted(p.parent.name for p in (Path(distilser.__file__).parent/'models').glob('*/README.md')
-                  if shipped_file(p.parent).is_file())
+    "The names of the shipped models installed here (`model_folders`) that have a file to run."
+    return sorted(n for n, folder in model_folders().items() if shipped_file(folder).is_file())
 
 def open_model(path=None,                       # ONNX file, export or checkpoint directory, a shipped model's name,
                num_threads: int | None = None,  # or None: the default model. ONNX Runtime (or torch) threads
@@ -488,12 +526,16 @@ def open_model(path=None,                       # ONNX file, export or checkpoin
 
 # %% ../nbs/07_export.ipynb #432bc3af
 def shipped_model_path(name: str) -> Path:
-    "The ONNX file the shipped model `name` runs (`shipped_file` of its folder of `models/`, beside its model card)."
-    return shipped_file(Path(distilser.__file__).parent/'models'/name)
+    "The ONNX file the shipped model `name` runs (`shipped_file` of its folder, beside its model card)."
+    return shipped_file(model_folders().get(name, Path(distilser.__file__).parent/'models'/name))
+
+def default_model_name() -> str:
+    "The model that runs when none is named: `DEFAULT_MODEL` where it is installed, else `FALLBACK_MODEL`."
+    return DEFAULT_MODEL if DEFAULT_MODEL in shipped_models() else FALLBACK_MODEL
 
 def default_model_path() -> Path:
-    "The ONNX file distilser's default model runs, shipped inside the package with its model card."
-    return shipped_model_path(DEFAULT_MODEL)
+    "The ONNX file distilser's default model runs (`default_model_name`)."
+    return shipped_model_path(default_model_name())
 
 # %% ../nbs/07_export.ipynb #539601cc
 def export_onnx(checkpoint,                              # a checkpoint directory (`save_pretrained`) or a loaded model

@@ -4,15 +4,15 @@
 
 # %% ../nbs/09d_shipped.ipynb #929079f3
 from __future__ import annotations
-import argparse, json
+import argparse, json, sys
 from pathlib import Path
 
 from .core import DistilserError
-from .export import (DEFAULT_MODEL, read_calibration, read_metadata, shipped_file, shipped_models,
-                              shipped_model_path)
+from .export import (DEFAULT_MODEL, DEFAULT_MODEL_PACKAGE, default_model_name, read_calibration,
+                              read_metadata, shipped_file, shipped_models, shipped_model_path)
 
 # %% auto #0
-__all__ = ['card_metadata', 'headline_results', 'model_summary', 'format_summary', 'models_command', 'add_cli']
+__all__ = ['card_metadata', 'headline_results', 'precision', 'model_summary', 'format_summary', 'models_command', 'add_cli']
 
 # %% ../nbs/09d_shipped.ipynb #8e71673a
 def card_metadata(model_dir) -> dict:
@@ -36,6 +36,10 @@ def headline_results(header: dict) -> list[dict]:
     return rows
 
 # %% ../nbs/09d_shipped.ipynb #c35720a0
+def precision(meta: dict) -> str:
+    "How a model file stores its weights and computes: int8, or fp32 (float16 weights where `fp16_weights` wrote it)."
+    return 'int8' if 'quantization' in meta else 'fp32 (float16 weights)' if 'weights_storage' in meta else 'fp32'
+
 def model_summary(model_dir) -> dict:
     """What `distilser models` says of a model folder: name, data, languages, licence, the file it runs (fp32 or
     int8) and its size, window, temperature and results."""
@@ -45,10 +49,10 @@ def model_summary(model_dir) -> dict:
         raise DistilserError(f'{model_dir}: no model.onnx or model.int8.onnx (a shipped model is its ONNX file and '
                              'its card)')
     header, meta = card_metadata(model_dir), read_metadata(onnx_file)
-    return dict(name=model_dir.name, default=model_dir.name == DEFAULT_MODEL, description=meta.get('description', ''),
+    return dict(name=model_dir.name, default=model_dir.name == default_model_name(), description=meta.get('description', ''),
                 datasets=header.get('datasets') or [], languages=header.get('language') or [],
                 license=header.get('license_name') or header.get('license'),  # 'other' says its name
-                file=onnx_file.name, precision='int8' if 'quantization' in meta else 'fp32',
+                file=onnx_file.name, precision=precision(meta),
                 mb=round(onnx_file.stat().st_size / 1e6, 2), window_seconds=float(meta['window_seconds']),
                 temperature=read_calibration(meta, onnx_file)['temperature'],
                 results=headline_results(header))
@@ -66,9 +70,12 @@ def format_summary(s: dict) -> str:
 
 def models_command(args) -> int:
     "`distilser models`: every shipped model, the default first."
-    names = sorted(shipped_models(), key=lambda n: (n != DEFAULT_MODEL, n))
+    names = sorted(shipped_models(), key=lambda n: (n != default_model_name(), n))
     summaries = [model_summary(shipped_model_path(n).parent) for n in names]
     print(json.dumps(summaries, indent=1) if args.json else '\n\n'.join(map(format_summary, summaries)))
+    if default_model_name() != DEFAULT_MODEL:
+        print(f"{DEFAULT_MODEL}, distilser's default, is not installed here (pip install {DEFAULT_MODEL_PACKAGE}): "
+              f"{default_model_name()} runs in its place", file=sys.stderr)
     return 0
 
 def add_cli(subparsers):

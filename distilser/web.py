@@ -47,7 +47,8 @@ def shipped_models(root) -> list[dict]:
     rows = []
     for card in sorted((root/'models').glob('*/README.md'), key=lambda p: (p.parent.name != DEFAULT_MODEL, p)):
         folder = card.parent
-        for f in sorted(folder.glob('*.onnx'), key=lambda p: (p != shipped_file(folder), p.name)):
+        # model*.onnx: a folder's other ONNX files (a scenario's head) take statistics, not a waveform
+        for f in sorted(folder.glob('model*.onnx'), key=lambda p: (p != shipped_file(folder), p.name)):
             rows.append(dict(name=f"{folder.name} ({'int8' if 'int8' in f.name else 'fp32'})",
                              file=f'models/{folder.name}/{f.name}', card=f'models/{folder.name}/card.html',
                              bytes=f.stat().st_size))

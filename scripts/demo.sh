@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The body of `make demo`: the whole method, end to end, on the RAVDESS subset committed with the repository: a
-# random-weights smoke run of training and export, then the default model (trained on CREMA-D) on held-out actors.
+# random-weights smoke run of training and export, then the default model (Whisper base's frozen encoder under a
+# head trained on five corpora) on held-out actors.
 # Offline, CPU only, a few minutes on 2 cores. Everything goes to runs/demo/; runs/demo/report.md (and report.html)
 # says what ran and links the figures.
 #   DEMO_BACKBONE=ntu-spml/distilhubert make demo   # the real DistilHuBERT (needs the hub, or a local copy's path)
@@ -51,7 +52,7 @@ logged export $DISTILSER export "$OUT/checkpoint" --out "$OUT/onnx" --calibratio
 step "5/8 evaluation of the smoke model (int8) on the held-out actors"
 logged evaluate $DISTILSER evaluate "$OUT/onnx/model.int8.onnx" --ravdess "$OUT/held_out_actors" --out "$OUT/evaluation" --threads 2
 
-step "6/8 evaluation of distilser's default model (trained on CREMA-D) on the same held-out actors"
+step "6/8 distilser's default model (Whisper base's frozen encoder, a head trained on five corpora) on the same actors"
 logged evaluate_default $DISTILSER evaluate --ravdess "$OUT/held_out_actors" --out "$OUT/evaluation_default" --threads 2
 
 step "7/8 a voice note from held-out clips, with silences between them"

@@ -146,8 +146,9 @@ Full result: [voice_note.json](voice_note.json).
 
 - The real DistilHuBERT: `DEMO_BACKBONE=ntu-spml/distilhubert make demo` where the Hugging Face hub is reachable, or
   `DEMO_BACKBONE=/path/to/distilhubert` for a local copy (any command takes `--backbone` the same way).
-- The default model's own recipe, with a CREMA-D copy: `distilser default-model --cremad CREMA-D --ravdess RAVDESS
-  --out models/my-model` (see the chapter on the default model).
+- The default model's recipe on Whisper's frozen encoder, with your corpora: `distilser train --backbone whisper-base
+  --cremad CREMA-D --emodb EmoDB --out runs/whisper` (chapter 05d); the CREMA-D CNN's: `distilser default-model
+  --cremad CREMA-D --ravdess RAVDESS --out models/my-model` (the chapter on the shipped CNN models).
 - The paper's protocol with the real corpora: `distilser train --iemocap IEMOCAP_full_release --cremad CREMA-D
   --out runs/production` (25 epochs by default), `distilser export runs/production --out runs/onnx`,
   `distilser evaluate runs/onnx/model.int8.onnx --ravdess /path/to/RAVDESS --out runs/ravdess`, then
