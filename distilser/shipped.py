@@ -40,16 +40,20 @@ def precision(meta: dict) -> str:
     "How a model file stores its weights and computes: int8, or fp32 (float16 weights where `fp16_weights` wrote it)."
     return 'int8' if 'quantization' in meta else 'fp32 (float16 weights)' if 'weights_storage' in meta else 'fp32'
 
-def model_summary(model_dir) -> dict:
+def model_summary(model_dir,              # a shipped model's folder (its card and the files it runs)
+                  name: str | None = None, # its name (`model_folders`' key: a package's folder is named otherwise)
+                 ) -> dict:
     """What `distilser models` says of a model folder: name, data, languages, licence, the file it runs (fp32 or
     int8) and its size, window, temperature and results."""
     model_dir = Path(model_dir)
+    name = name or model_dir.name
     onnx_file = shipped_file(model_dir)
     if not onnx_file.is_file():
         raise DistilserError(f'{model_dir}: no model.onnx or model.int8.onnx (a shipped model is its ONNX file and '
                              'its card)')
     header, meta = card_metadata(model_dir), read_metadata(onnx_file)
-    return dict(name=model_dir.name, default=model_dir.name == default_model_name(), description=meta.get('description', ''),
+    return dict(name=name, default=name == default_model_name(),
+                description=meta.get('description', ''),
                 datasets=header.get('datasets') or [], languages=header.get('language') or [],
                 license=header.get('license_name') or header.get('license'),  # 'other' says its name
                 file=onnx_file.name, precision=precision(meta),
@@ -71,7 +75,7 @@ def format_summary(s: dict) -> str:
 def models_command(args) -> int:
     "`distilser models`: every shipped model, the default first."
     names = sorted(shipped_models(), key=lambda n: (n != default_model_name(), n))
-    summaries = [model_summary(shipped_model_path(n).parent) for n in names]
+    summaries = [model_summary(shipped_model_path(n).parent, n) for n in names]
     print(json.dumps(summaries, indent=1) if args.json else '\n\n'.join(map(format_summary, summaries)))
     if default_model_name() != DEFAULT_MODEL:
         print(f"{DEFAULT_MODEL}, distilser's default, is not installed here (pip install {DEFAULT_MODEL_PACKAGE}): "
