@@ -34,6 +34,7 @@ from distilser.web import analyze_in_page, chromium, repo_root, serve, shipped_m
 
 OUT = Path(__file__).resolve().parent/'results'/'web_speed.md'
 TARGET_SECONDS = 1.0
+HOW = {True: 'the model the page opens with', False: "picked in the page's model menu"}
 
 
 def example_note(folder: Path) -> Path:
@@ -91,9 +92,21 @@ def python_window_ms(model: OnnxClassifier, windows: list) -> list:
     return out
 
 
-def main(repeats: int):
+def choose_model(driver, file: str) -> dict:
+    "Pick `file` in the page's model menu, as a user would, and wait until the page has loaded it."
+    from selenium.webdriver.support.ui import Select
+    driver.execute_script("document.getElementById('ds-app').dataset.state = 'sent'")
+    Select(driver.find_element('id', 'ds-model')).select_by_value(file)
+    return wait_for(driver, ('ready',), timeout=120)
+
+
+def main(repeats: int, model: str | None):
     root = repo_root()
-    model_file = root/shipped_models(root)[0]['file']
+    offered = shipped_models(root)
+    page_file = next(m['file'] for m in offered if model is None or m['file'].startswith(f'models/{model}/'))
+    first = page_file == offered[0]['file']  # the page opens with it; else the benchmark picks it in the menu
+    model_file = root/page_file
+    out = OUT if first else OUT.with_name(f'web_speed_{model_file.parent.name}.md')
     with tempfile.TemporaryDirectory() as tmp, chromium() as driver:
         tmp = Path(tmp)
         write_web_assets(tmp/'site', page=True)
@@ -105,9 +118,10 @@ def main(repeats: int):
         with serve(tmp/'site', isolated=True) as url:
             driver.get(url + 'web.html')
             wait_for(driver, ('ready',))
-            rows, py16 = [], analyze(note).to_dict()
+            if not first: choose_model(driver, page_file)
+            rows, py16 = [], analyze(note, model_file).to_dict()
             for what, path in files.items():
-                rows.append(dict(file=what, **differences(analyze_in_page(driver, path), analyze(path).to_dict(),
+                rows.append(dict(file=what, **differences(analyze_in_page(driver, path), analyze(path, model_file).to_dict(),
                                                           py16)))
                 print(rows[-1], flush=True)
             per_window = {k: [] for k in ('page, 1 thread', 'page, 2 threads', 'Python, 1 thread',
@@ -119,6 +133,7 @@ def main(repeats: int):
                     driver.get(url + f'web.html?threads={threads}')
                     ready = wait_for(driver, ('ready',))
                     assert f'on {threads} thread' in ready['status'], ready['status']
+                    if not first: choose_model(driver, page_file)
                     load = time.perf_counter() - t
                     first, second = (analyze_in_page(driver, note) for _ in range(2))
                     per_window[f"page, {threads} thread{'s' * (threads > 1)}"] += [w['ms'] for w in second['windows']]
@@ -131,17 +146,18 @@ def main(repeats: int):
                 print(f'round {r + 1}/{repeats}: page {first["ms"]:.0f} ms, then {second["ms"]:.0f} ms', flush=True)
     report(rows, {k: statistics.median(v) for k, v in per_window.items()},
            {k: statistics.median(v) for k, v in totals.items()}, model_file.relative_to(root), repeats,
-           second['status'])
+           second['status'], first, out)
 
 
-def report(rows, per_window, totals, model_file, repeats, status):
+def report(rows, per_window, totals, model_file, repeats, status, first, out):
     native = per_window['Python, 1 thread']
     lines = [
         '# The web page: the same results as `distilser analyze`, and its speed', '',
         f'The example voice note (eight RAVDESS clips of the committed sample with a second of silence between them, '
         f'37 s, the home page\'s), analysed by the page in headless Chromium and by `distilser analyze`, with '
-        f'`{model_file}` (the page\'s first model, distilser\'s default: '
-        f'{OnnxClassifier(repo_root()/model_file).description}, {(repo_root()/model_file).stat().st_size / 1e6:.1f} MB). '
+        f'`{model_file}` ({OnnxClassifier(repo_root()/model_file).description}, '
+        f'{(repo_root()/model_file).stat().st_size / 1e6:.1f} MB; '
+        f'{HOW[first]}). '
         f'Other rates and formats are the same audio, resampled by soxr and written by soundfile; the page lets the '
         f'browser decode and resample them, Python uses soundfile and soxr. Python\'s window probabilities are '
         f'rounded to 4 decimals (`NoteAnalysis.to_dict`). The last column is how far resampling alone moves the '
@@ -165,8 +181,9 @@ def report(rows, per_window, totals, model_file, repeats, status):
         f'thread), {chromium_version()}; ONNX Runtime {onnxruntime.__version__} in Python. '
         f'CPU: {cpu_label()}, load average '
         f'{os.getloadavg()[0]:.1f} (the cores are shared: the 2-thread figures suffer first); '
-        f'{date.today()}, `.venv/bin/python bench/web_speed.py --repeats {repeats}`.', '']
-    OUT.write_text('\n'.join(lines))
+        f'{date.today()}, `.venv/bin/python bench/web_speed.py --repeats {repeats}'
+        f'{"" if first else " --model " + model_file.parent.name}`.', '']
+    out.write_text('\n'.join(lines))
     print('\n'.join(lines))
 
 
@@ -181,4 +198,6 @@ def chromium_version() -> str:
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--repeats', type=int, default=5, help='interleaved rounds (default 5)')
+    ap.add_argument('--model', help="a shipped model's name (default: the one the page opens with); another model "
+                    'is picked in the page\'s menu and its table goes to results/web_speed_NAME.md')
     main(**vars(ap.parse_args()))

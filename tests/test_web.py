@@ -17,7 +17,8 @@ import soxr
 from distilser.data import ravdess_manifest, sample_ravdess_root
 from distilser.export import write_metadata
 from distilser.pipeline import analyze, make_voice_note
-from distilser.web import analyze_in_page, chromium, read_page, serve, wait_for, write_web_assets
+from distilser.export import DEFAULT_MODEL
+from distilser.web import PAGE_MODEL, analyze_in_page, chromium, read_page, serve, wait_for, write_web_assets
 
 CHROMIUM, CHROMEDRIVER = Path('/usr/bin/chromium'), Path('/usr/bin/chromedriver')
 pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
@@ -77,14 +78,14 @@ def assert_same(shown, expected, eps):
 
 def test_16khz_clips_equal_distilser_analyze(page):
     paths = ravdess_manifest(sample_ravdess_root()).groupby('label').head(1).path.tolist()
-    r = subprocess.run([str(Path(sys.executable).parent/'distilser'), 'analyze', *paths, '--json'],
+    r = subprocess.run([str(Path(sys.executable).parent/'distilser'), 'analyze', *paths, '--json', '--model', PAGE_MODEL],
                        capture_output=True, text=True, check=True)
     for path, expected in zip(paths, json.loads(r.stdout), strict=True):
         assert_same(analyze_in_page(page, path), expected, 1e-3)
 
 
 def test_example_note_equal_python_and_48khz_stereo_keeps_its_emotion(page, work):
-    expected = analyze(work/'note.flac').to_dict()
+    expected = analyze(work/'note.flac', PAGE_MODEL).to_dict()
     shown = analyze_in_page(page, work/'note.flac')
     assert_same(shown, expected, 1e-3)
     assert len(shown['windows']) > 1 and 'analysed in' in shown['status']
@@ -102,11 +103,27 @@ def test_opposed_microphones_keep_the_louder_one(page, work):
     voice, sr = sf.read(work/'note.flac', dtype='float32')
     other = -0.9 * voice + 0.3 * np.roll(voice, sr // 3)
     sf.write(work/'opposed.wav', np.stack([other, voice], axis=1), sr, subtype='FLOAT')
-    expected = analyze(work/'opposed.wav').to_dict()
+    expected = analyze(work/'opposed.wav', PAGE_MODEL).to_dict()
     assert_same(analyze_in_page(page, work/'opposed.wav'), expected, 1e-3)
     np.testing.assert_allclose([list(w['probabilities'].values()) for w in expected['windows']],
-                               [list(w['probabilities'].values()) for w in analyze(work/'note.flac').to_dict()['windows']],
+                               [list(w['probabilities'].values()) for w in analyze(work/'note.flac', PAGE_MODEL).to_dict()['windows']],
                                atol=1e-4)  # the louder channel is the voice itself (windows keep 4 decimals)
+
+
+def test_default_model_from_the_menu_equals_python(page, work):
+    "The page opens with the small CNN; distilser's default model, picked in its menu, gives `distilser analyze`'s note"
+    from selenium.webdriver.support.ui import Select
+    file = next(o.get_attribute('value') for o in Select(page.find_element('id', 'ds-model')).options
+                if o.get_attribute('value').startswith(f'models/{DEFAULT_MODEL}/'))
+    page.execute_script("document.getElementById('ds-app').dataset.state = 'sent'")
+    Select(page.find_element('id', 'ds-model')).select_by_value(file)
+    wait_for(page, ('ready',), timeout=120)
+    try:
+        assert_same(analyze_in_page(page, work/'note.flac', timeout=120), analyze(work/'note.flac').to_dict(), 1e-3)
+    finally:  # the other tests expect the page's first model
+        page.execute_script("document.getElementById('ds-app').dataset.state = 'sent'")
+        Select(page.find_element('id', 'ds-model')).select_by_index(0)
+        wait_for(page, ('ready',), timeout=120)
 
 
 def test_bad_input_gives_one_line(page, work):
