@@ -104,9 +104,9 @@ def main(repeats: int, model: str | None):
     root = repo_root()
     offered = shipped_models(root)
     page_file = next(m['file'] for m in offered if model is None or m['file'].startswith(f'models/{model}/'))
-    first = page_file == offered[0]['file']  # the page opens with it; else the benchmark picks it in the menu
+    opens_with = page_file == offered[0]["file"]  # the page opens with it; else the benchmark picks it in the menu
     model_file = root/page_file
-    out = OUT if first else OUT.with_name(f'web_speed_{model_file.parent.name}.md')
+    out = OUT if opens_with else OUT.with_name(f'web_speed_{model_file.parent.name}.md')
     with tempfile.TemporaryDirectory() as tmp, chromium() as driver:
         tmp = Path(tmp)
         write_web_assets(tmp/'site', page=True)
@@ -118,7 +118,7 @@ def main(repeats: int, model: str | None):
         with serve(tmp/'site', isolated=True) as url:
             driver.get(url + 'web.html')
             wait_for(driver, ('ready',))
-            if not first: choose_model(driver, page_file)
+            if not opens_with: choose_model(driver, page_file)
             rows, py16 = [], analyze(note, model_file).to_dict()
             for what, path in files.items():
                 rows.append(dict(file=what, **differences(analyze_in_page(driver, path), analyze(path, model_file).to_dict(),
@@ -133,7 +133,7 @@ def main(repeats: int, model: str | None):
                     driver.get(url + f'web.html?threads={threads}')
                     ready = wait_for(driver, ('ready',))
                     assert f'on {threads} thread' in ready['status'], ready['status']
-                    if not first: choose_model(driver, page_file)
+                    if not opens_with: choose_model(driver, page_file)
                     load = time.perf_counter() - t
                     first, second = (analyze_in_page(driver, note) for _ in range(2))
                     per_window[f"page, {threads} thread{'s' * (threads > 1)}"] += [w['ms'] for w in second['windows']]
@@ -146,10 +146,10 @@ def main(repeats: int, model: str | None):
                 print(f'round {r + 1}/{repeats}: page {first["ms"]:.0f} ms, then {second["ms"]:.0f} ms', flush=True)
     report(rows, {k: statistics.median(v) for k, v in per_window.items()},
            {k: statistics.median(v) for k, v in totals.items()}, model_file.relative_to(root), repeats,
-           second['status'], first, out)
+           second["status"], opens_with, out)
 
 
-def report(rows, per_window, totals, model_file, repeats, status, first, out):
+def report(rows, per_window, totals, model_file, repeats, status, opens_with, out):
     native = per_window['Python, 1 thread']
     lines = [
         '# The web page: the same results as `distilser analyze`, and its speed', '',
@@ -157,7 +157,7 @@ def report(rows, per_window, totals, model_file, repeats, status, first, out):
         f'37 s, the home page\'s), analysed by the page in headless Chromium and by `distilser analyze`, with '
         f'`{model_file}` ({OnnxClassifier(repo_root()/model_file).description}, '
         f'{(repo_root()/model_file).stat().st_size / 1e6:.1f} MB; '
-        f'{HOW[first]}). '
+        f"{HOW[opens_with]}). "
         f'Other rates and formats are the same audio, resampled by soxr and written by soundfile; the page lets the '
         f'browser decode and resample them, Python uses soundfile and soxr. Python\'s window probabilities are '
         f'rounded to 4 decimals (`NoteAnalysis.to_dict`). The last column is how far resampling alone moves the '
@@ -182,7 +182,7 @@ def report(rows, per_window, totals, model_file, repeats, status, first, out):
         f'CPU: {cpu_label()}, load average '
         f'{os.getloadavg()[0]:.1f} (the cores are shared: the 2-thread figures suffer first); '
         f'{date.today()}, `.venv/bin/python bench/web_speed.py --repeats {repeats}'
-        f'{"" if first else " --model " + model_file.parent.name}`.', '']
+        f'{"" if opens_with else " --model " + model_file.parent.name}`.', '']
     out.write_text('\n'.join(lines))
     print('\n'.join(lines))
 

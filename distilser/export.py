@@ -420,7 +420,7 @@ def quantize_dynamic_int8(fp32_path,                  # the fp32 ONNX file, with
                   max_prob_diff=reached['max_prob_diff'], kept_float=between_activations)
     return write_metadata(out_path, {**read_metadata(fp32_path), 'quantization': json.dumps(record)})
 
-# %% ../nbs/07_export.ipynb #29bb901d
+# %% ../nbs/07_export.ipynb #43f064d1
 def fp16_weights(fp32_path,               # an fp32 ONNX file, with its distilser metadata
                  out_path,                # the file to write: float16 weights, float32 arithmetic
                  min_elements: int = 1024,  # smaller tensors (biases, norms, constants) stay float32

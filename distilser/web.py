@@ -15,7 +15,7 @@ from pathlib import Path
 import distilser
 from .core import AROUSAL, DistilserError
 from .preprocessing import SAMPLE_RATE
-from .export import DEFAULT_MODEL, FALLBACK_MODEL, shipped_file
+from .export import FALLBACK_MODEL, shipped_file
 from .pipeline import VAD_FRAME, VAD_CONTEXT, speech_regions, analyze_file, vad_model_path
 
 # %% ../nbs/11_web.ipynb #4628b972
@@ -40,8 +40,8 @@ def pipeline_contract() -> dict:
                 min_tail_seconds=analysis['min_tail_seconds'], arousal=AROUSAL)
 
 # %% ../nbs/11_web.ipynb #eda3fd31
-# the page opens with the small CNN: the default model's file (41 MB) analysed the example note in 1.4 s in
-# WebAssembly, over the page's 1 s target (bench/results/web_speed_whisper-base-five-corpora-v1.md); it is in the menu
+# the page opens with the small CNN: the default model's file missed the page's 1 s target on the example note in
+# WebAssembly (bench/results/web_speed_whisper-base-five-corpora-v1.md); it is in the menu
 PAGE_MODEL = FALLBACK_MODEL
 
 def shipped_models(root) -> list[dict]:
