@@ -1,6 +1,7 @@
 """Does each model's int8 file answer as its fp32 file on every instruction set? Measured, not assumed.
 
-For each model folder of models/ (its fp32 `model.onnx` and, if there, `model.int8.onnx`):
+For each model folder of models/ (its `model.onnx`, fp32 or float16 weights with fp32 arithmetic, and, if there,
+`model.int8.onnx`):
 - on the CPU at hand (its flags named), logits of every file on all 672 four-class RAVDESS clips: top-1 agreement of
   each int8 file with the fp32 file, UA of each, the largest probability change;
 - on an emulated CPU without VNNI or AVX-512 (`qemu-x86_64 -cpu Haswell`: AVX2 and FMA only; onnxruntime's kernel
@@ -84,8 +85,8 @@ def main():
     rows, native_cpu = [], cpu_label()
     for model_dir in sorted(p.parent for p in (REPO_ROOT/"models").glob("*/model.onnx")):
         work = args.work/model_dir.name; work.mkdir(exist_ok=True)
-        window = float(read_metadata(model_dir/"model.onnx")["window_seconds"])
-        clips = [load_clip(p, window) for p in manifest.path]
+        meta = read_metadata(model_dir/"model.onnx")  # each model's own contract (Whisper's has no pre-emphasis)
+        clips = [load_clip(p, float(meta["window_seconds"]), json.loads(meta["preprocessing"])) for p in manifest.path]
         np.savez(work/"clips.npz", **{str(i): c for i, c in enumerate(clips)})
         sample = np.arange(len(clips))[::len(clips) // args.emulated_clips][:args.emulated_clips]
         np.savez(work/"sample.npz", **{str(i): clips[j] for i, j in enumerate(sample)})
