@@ -44,8 +44,8 @@ def require_statistics(model: OnnxClassifier, scenario: str) -> tuple:
 
 # %% ../nbs/07c_scenarios.ipynb #2a8d235a
 def batch_dependent(model: OnnxClassifier) -> bool:
-    """Whether a clip's answer depends on the other clips of its batch: dynamic int8 quantises each activation with one
-    scale for the whole tensor, the batch's (the shipped Whisper file's int8)."""
+    """Whether a clip's answer depends on the other clips of its batch: dynamic int8 (its `quantization` record)
+    quantises each activation with one scale for the whole tensor, the batch's."""
     return 'dynamic' in model.metadata.get('quantization', '').lower()
 
 def clip_statistics(model: OnnxClassifier,  # an opened model with a `statistics` output
