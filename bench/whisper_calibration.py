@@ -6,8 +6,8 @@ scenario, seeds 0, 1 and 2), each target corpus scored by the fold head that lef
 cached statistics in seconds, so they are trained again here (05b's `loco_head`, the same folds and seeds as
 bench/whisper_loco.py). The shipped head's own logits come in for its validation speakers (10 % of each training
 corpus's speakers, the ones its early stopping watched), for TurEV-DB and for RAVDESS, which it never heard. Every
-logit is the head's on the cached statistics (the fp32 encoder's, stored in float16); the shipped int8 file agrees
-with fp32 on 99 % of clips (bench/results/whisper_export.md). Chapter 08a's `calibration_study` scores the three
+logit is the head's on the cached statistics (the fp32 encoder's, stored in float16); the shipped file (float16
+weights, float32 arithmetic) agrees with fp32 on every agreement clip (bench/results/whisper_export.md). Chapter 08a's `calibration_study` scores the three
 candidates, RULE picks one, and the record is written into the `calibration` metadata of the model's ONNX file.
 Tables: bench/results/whisper_calibration.md, .csv, _logits.csv, and the record in whisper_calibration.json.
 

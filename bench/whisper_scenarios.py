@@ -5,7 +5,7 @@ standardised as chapter 05b's `standardise` does in training (by its corpus's, o
 exported as small ONNX files beside the shipped model: `head.folder.onnx` and `head.speaker.onnx` (input: the shipped
 file's `statistics` output already standardised by the group's statistics; output: logits). RAVDESS (never trained
 on, never used to choose) is reported for each: on the cached statistics (as the study scored it), and end to end
-through the shipped int8 file's `statistics` output and chapter 07c's numpy code (`--model`).
+through the shipped file's `statistics` output and chapter 07c's numpy code (`--model`).
 
     nice -n 5 .venv/bin/python bench/whisper_scenarios.py --cache /work/cache --corpora /work/corpora \\
         --ravdess /work/shared/data/ravdess --model models/whisper-base-five-corpora-v1/model.onnx
